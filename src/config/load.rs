@@ -1,0 +1,250 @@
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized};
+use serde::Serialize;
+
+use super::{Config, EnvMap};
+
+/// Command-line values, the top layer.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debug: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// No config file exists yet: built-in defaults (no accounts, loopback, 8317).
+    BuiltinDefault,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub source: ConfigSource,
+    /// Unknown keys (dotted paths) found in the file; they load, with a warning.
+    pub unknown_keys: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Yaml { path: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    EnvFile(#[from] super::env::EnvFileError),
+    #[error(transparent)]
+    Template(#[from] super::template::TemplateError),
+}
+
+/// Expands a leading `~` to `$HOME` (from `env`, so tests and services control it).
+pub fn expand_tilde(path: &str, env: &EnvMap) -> PathBuf {
+    let home = env.get("HOME").unwrap_or("");
+    if path == "~" {
+        return PathBuf::from(home);
+    }
+    match path.strip_prefix("~/") {
+        Some(rest) if !home.is_empty() => Path::new(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// Parses YAML text into `Config`, with errors that carry line and column.
+fn parse_yaml(path: &Path, text: &str) -> Result<Vec<String>, ConfigError> {
+    let yaml_err = |e: serde_saphyr::Error| ConfigError::Yaml {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    // Typed parse first: type errors are reported with the position in the file.
+    serde_saphyr::from_str::<Config>(text).map_err(yaml_err)?;
+    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(yaml_err)?;
+    let mut unknown = Vec::new();
+    if value.is_object() {
+        let _: Result<Config, _> = serde_ignored::deserialize(value, |p| {
+            unknown.push(p.to_string());
+        });
+    }
+    Ok(unknown)
+}
+
+/// Loads the configuration: defaults < `path` (YAML) < `CLIPROXY_*` environment
+/// (`__` nests, `_` stands for `-`) < command-line overrides.
+pub fn load(
+    path: Option<&Path>,
+    env: &EnvMap,
+    overrides: &Overrides,
+) -> Result<LoadedConfig, ConfigError> {
+    let mut figment = Figment::new();
+    let mut unknown_keys = Vec::new();
+    let source = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?;
+            unknown_keys = parse_yaml(p, &text)?;
+            if !text.trim().is_empty() {
+                figment = figment.merge(serde_saphyr::figment::Yaml::string(&text));
+            }
+            ConfigSource::File(p.to_path_buf())
+        }
+        None => ConfigSource::BuiltinDefault,
+    };
+    figment = figment
+        .merge(
+            Env::prefixed("CLIPROXY_")
+                .split("__")
+                .map(|k| k.as_str().replace('_', "-").into()),
+        )
+        .merge(Serialized::defaults(overrides));
+    let config: Config = figment.extract().map_err(|e| {
+        let mut msg = e.to_string();
+        if let ConfigSource::File(p) = &source {
+            msg = format!("{msg} (file {})", p.display());
+        }
+        ConfigError::Invalid(msg)
+    })?;
+    validate(&config)?;
+    let _ = env;
+    Ok(LoadedConfig {
+        config,
+        source,
+        unknown_keys,
+    })
+}
+
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    for (i, compat) in c.openai_compatibility.iter().enumerate() {
+        if compat.name.trim().is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "openai-compatibility[{i}].name: required"
+            )));
+        }
+        if compat.base_url.trim().is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "openai-compatibility[{i}] ({}).base-url: required",
+                compat.name
+            )));
+        }
+    }
+    for (section, entries) in [("claude-api-key", &c.claude_api_key)] {
+        for (i, e) in entries.iter().enumerate() {
+            if e.api_key.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "{section}[{i}].api-key: required"
+                )));
+            }
+            if e.prefix.contains('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "{section}[{i}].prefix: must not contain '/'"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("config.yaml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn defaults_are_loopback_8317() {
+        let l = load(None, &EnvMap::default(), &Overrides::default()).unwrap();
+        assert_eq!(l.config.port, 8317);
+        assert_eq!(l.config.host, "127.0.0.1");
+        assert_eq!(l.source, ConfigSource::BuiltinDefault);
+    }
+
+    #[test]
+    fn yaml_keys_are_read_and_overrides_win() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "port: 9000\nrequest-retry: 5\nrouting:\n  strategy: fill-first\napi-keys: [\"k1\"]\n",
+        );
+        let o = Overrides {
+            port: Some(9100),
+            ..Default::default()
+        };
+        let l = load(Some(&p), &EnvMap::default(), &o).unwrap();
+        assert_eq!(l.config.port, 9100);
+        assert_eq!(l.config.request_retry, 5);
+        assert_eq!(l.config.routing.strategy, super::super::Strategy::FillFirst);
+        assert!(l.config.api_keys[0].ct_eq("k1"));
+    }
+
+    #[test]
+    fn unknown_keys_load_with_warning_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "port: 9000\nfancy-new-key: 1\nrouting:\n  strategy: round-robin\n  sticky: true\n",
+        );
+        let l = load(Some(&p), &EnvMap::default(), &Overrides::default()).unwrap();
+        assert_eq!(l.config.port, 9000);
+        assert_eq!(l.unknown_keys, vec!["fancy-new-key", "routing.sticky"]);
+    }
+
+    #[test]
+    fn yaml_errors_name_file_line_and_column() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "host: 127.0.0.1\nport: not-a-number\n");
+        let e = load(Some(&p), &EnvMap::default(), &Overrides::default()).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("config.yaml"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("column"), "{msg}");
+
+        let p = write(d.path(), "host: [unclosed\n");
+        let msg = load(Some(&p), &EnvMap::default(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("config.yaml") && msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn missing_required_field_names_the_key() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "openai-compatibility:\n  - name: openrouter\n    models: []\n",
+        );
+        let msg = load(Some(&p), &EnvMap::default(), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("openai-compatibility[0]"), "{msg}");
+        assert!(msg.contains("base-url"), "{msg}");
+    }
+
+    #[test]
+    fn tilde_expands_from_env_home() {
+        let env = EnvMap::from_pairs([("HOME", "/home/u")]);
+        assert_eq!(expand_tilde("~/x", &env), PathBuf::from("/home/u/x"));
+        assert_eq!(expand_tilde("/abs", &env), PathBuf::from("/abs"));
+    }
+}

@@ -1,0 +1,288 @@
+//! `config.yaml`: CLIProxyAPI's keys (kebab-case, same meanings) plus our `sync:`,
+//! `template:` and per-provider endpoint sections. Loading and layering live in `load`.
+
+mod env;
+mod load;
+mod secret;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub use env::EnvMap;
+pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load};
+pub use secret::Secret;
+
+pub const DEFAULT_PORT: u16 = 8317;
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub auth_dir: String,
+    pub api_keys: Vec<Secret>,
+    pub debug: bool,
+    pub proxy_url: String,
+    pub request_retry: u32,
+    pub max_retry_interval: u64,
+    pub max_retry_credentials: u32,
+    pub disable_cooling: bool,
+    pub routing: Routing,
+    pub remote_management: RemoteManagement,
+    pub logging_to_file: bool,
+    pub usage_statistics_enabled: bool,
+    pub request_log: bool,
+    pub streaming: Streaming,
+    pub nonstream_keepalive_interval: u64,
+    pub force_model_prefix: bool,
+    pub passthrough_headers: bool,
+    pub claude_api_key: Vec<ApiKeyEntry>,
+    pub codex_api_key: Vec<ApiKeyEntry>,
+    pub gemini_api_key: Vec<ApiKeyEntry>,
+    pub vertex_api_key: Vec<ApiKeyEntry>,
+    pub openai_compatibility: Vec<OpenAiCompat>,
+    pub ampcode: Option<Ampcode>,
+    pub oauth_model_alias: BTreeMap<String, Vec<ModelAlias>>,
+    pub oauth_excluded_models: BTreeMap<String, Vec<String>>,
+    pub claude_header_defaults: ClaudeHeaderDefaults,
+    /// Maximum accepted request body, in bytes.
+    pub body_limit: usize,
+
+    // CLIProxyAPI keys accepted for compatibility but not acted on yet; listed so they
+    // do not produce "unknown key" warnings.
+    pub tls: Option<serde::de::IgnoredAny>,
+    pub pprof: Option<serde::de::IgnoredAny>,
+    pub commercial_mode: Option<serde::de::IgnoredAny>,
+    pub logs_max_total_size_mb: Option<serde::de::IgnoredAny>,
+    pub error_logs_max_files: Option<serde::de::IgnoredAny>,
+    pub auth_auto_refresh_workers: Option<serde::de::IgnoredAny>,
+    pub quota_exceeded: Option<serde::de::IgnoredAny>,
+    pub ws_auth: Option<serde::de::IgnoredAny>,
+    pub enable_gemini_cli_endpoint: Option<serde::de::IgnoredAny>,
+    pub antigravity_signature_cache_enabled: Option<serde::de::IgnoredAny>,
+    pub antigravity_signature_bypass_strict: Option<serde::de::IgnoredAny>,
+    pub payload: Option<serde::de::IgnoredAny>,
+    pub codex_header_defaults: Option<serde::de::IgnoredAny>,
+
+    // Our additions.
+    /// Claude OAuth and upstream endpoints (tests aim these at local stand-ins).
+    pub claude: ClaudeEndpoints,
+    pub sync: crate::sync::SyncConfig,
+    pub template: TemplateConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: DEFAULT_HOST.to_string(),
+            port: DEFAULT_PORT,
+            auth_dir: "~/.cli-proxy-api".to_string(),
+            api_keys: Vec::new(),
+            debug: false,
+            proxy_url: String::new(),
+            request_retry: 3,
+            max_retry_interval: 30,
+            max_retry_credentials: 0,
+            disable_cooling: false,
+            routing: Routing::default(),
+            remote_management: RemoteManagement::default(),
+            logging_to_file: false,
+            usage_statistics_enabled: false,
+            request_log: false,
+            streaming: Streaming::default(),
+            nonstream_keepalive_interval: 0,
+            force_model_prefix: false,
+            passthrough_headers: false,
+            claude_api_key: Vec::new(),
+            codex_api_key: Vec::new(),
+            gemini_api_key: Vec::new(),
+            vertex_api_key: Vec::new(),
+            openai_compatibility: Vec::new(),
+            ampcode: None,
+            oauth_model_alias: BTreeMap::new(),
+            oauth_excluded_models: BTreeMap::new(),
+            claude_header_defaults: ClaudeHeaderDefaults::default(),
+            body_limit: 32 * 1024 * 1024,
+            tls: None,
+            pprof: None,
+            commercial_mode: None,
+            logs_max_total_size_mb: None,
+            error_logs_max_files: None,
+            auth_auto_refresh_workers: None,
+            quota_exceeded: None,
+            ws_auth: None,
+            enable_gemini_cli_endpoint: None,
+            antigravity_signature_cache_enabled: None,
+            antigravity_signature_bypass_strict: None,
+            payload: None,
+            codex_header_defaults: None,
+            claude: ClaudeEndpoints::default(),
+            sync: crate::sync::SyncConfig::default(),
+            template: TemplateConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    #[default]
+    RoundRobin,
+    FillFirst,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Routing {
+    pub strategy: Strategy,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct RemoteManagement {
+    pub allow_remote: bool,
+    pub secret_key: Secret,
+    pub disable_control_panel: bool,
+    pub disable_auto_update_panel: bool,
+    pub panel_github_repository: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Streaming {
+    pub keepalive_seconds: u64,
+    pub bootstrap_retries: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ModelAlias {
+    pub name: String,
+    pub alias: String,
+    pub fork: bool,
+}
+
+/// One `claude-api-key` / `codex-api-key` / `gemini-api-key` entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ApiKeyEntry {
+    pub api_key: Secret,
+    pub priority: i64,
+    pub prefix: String,
+    pub base_url: String,
+    pub proxy_url: String,
+    pub models: Vec<ModelAlias>,
+    pub headers: BTreeMap<String, String>,
+    pub excluded_models: Vec<String>,
+    pub disable_cooling: bool,
+    pub cloak: Option<serde::de::IgnoredAny>,
+    pub websockets: Option<serde::de::IgnoredAny>,
+    pub experimental_cch_signing: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct OpenAiCompat {
+    pub name: String,
+    pub priority: i64,
+    pub prefix: String,
+    pub base_url: String,
+    pub api_key_entries: Vec<CompatKey>,
+    pub models: Vec<ModelAlias>,
+    pub headers: BTreeMap<String, String>,
+    pub disable_cooling: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct CompatKey {
+    pub api_key: Secret,
+    pub proxy_url: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Ampcode {
+    pub upstream_url: String,
+    pub upstream_api_key: Secret,
+    pub upstream_api_keys: Option<serde::de::IgnoredAny>,
+    pub restrict_management_to_localhost: bool,
+    pub model_mappings: Vec<AmpMapping>,
+    pub force_model_mappings: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct AmpMapping {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ClaudeHeaderDefaults {
+    pub user_agent: Option<String>,
+    pub package_version: Option<String>,
+    pub runtime_version: Option<String>,
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub timeout: Option<String>,
+    pub stabilize_device_profile: Option<serde::de::IgnoredAny>,
+}
+
+/// Where Claude lives. Defaults are Anthropic's public endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ClaudeEndpoints {
+    pub base_url: String,
+    pub token_url: String,
+    pub authorize_url: String,
+    pub client_id: String,
+}
+
+impl Default for ClaudeEndpoints {
+    fn default() -> Self {
+        ClaudeEndpoints {
+            base_url: "https://api.anthropic.com".to_string(),
+            token_url: "https://api.anthropic.com/v1/oauth/token".to_string(),
+            authorize_url: "https://claude.ai/oauth/authorize".to_string(),
+            client_id: "9d1c250a-e61b-44d9-88ed-5944d1962f5e".to_string(),
+        }
+    }
+}
+
+/// `template:`: render `path` with `env-file` into the config file at `serve` start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct TemplateConfig {
+    pub path: Option<PathBuf>,
+    pub env_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// The folder the proxy reads auth files from: `objectstore/auths` under
+    /// `OBJECTSTORE_LOCAL_PATH` (or `~/.cli-proxy-api`) when object storage is on,
+    /// else `auth-dir`.
+    pub fn auth_dir(&self, env: &EnvMap) -> PathBuf {
+        if env.get_any(&["OBJECTSTORE_ENDPOINT"]).is_some() {
+            let base = env
+                .get_any(&["OBJECTSTORE_LOCAL_PATH"])
+                .map(|p| expand_tilde(p, env))
+                .unwrap_or_else(|| expand_tilde("~/.cli-proxy-api", env));
+            return base.join("objectstore").join("auths");
+        }
+        expand_tilde(&self.auth_dir, env)
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        matches!(self.host.as_str(), "127.0.0.1" | "::1" | "localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}

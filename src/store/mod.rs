@@ -1,0 +1,5 @@
+//! Durable file primitives shared by the auth store, the template renderer and the sync engine.
+
+mod atomic;
+
+pub use atomic::{ensure_private_dir, sha256_hex, write_atomic};
