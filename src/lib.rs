@@ -1,5 +1,8 @@
 //! cliproxy: a local AI-API gateway (CLIProxyAPI drop-in) that keeps OAuth token files safe.
 
+pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod server;
 pub mod store;
 pub mod sync;

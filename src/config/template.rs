@@ -176,7 +176,8 @@ fn is_safe_plain(v: &str) -> bool {
         return false;
     }
     v.chars().all(|c| {
-        c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '_' | '+' | '=' | '~' | '-' | ':' | '@')
+        c.is_ascii_alphanumeric()
+            || matches!(c, '.' | '/' | '_' | '+' | '=' | '~' | '-' | ':' | '@')
     })
 }
 
@@ -400,7 +401,12 @@ mod tests {
                 let expect = serde_json::Value::String(v.to_string());
                 if *v == "true" || *v == "123" {
                     // Bare scalars keep YAML typing (ports, flags).
-                    assert!(got == serde_json::json!(true) || got == serde_json::json!(123) || got == expect, "{tpl:?} {v:?} -> {got}");
+                    assert!(
+                        got == serde_json::json!(true)
+                            || got == serde_json::json!(123)
+                            || got == expect,
+                        "{tpl:?} {v:?} -> {got}"
+                    );
                 } else {
                     assert_eq!(got, expect, "template {tpl:?} value {v:?}");
                 }
@@ -412,9 +418,21 @@ mod tests {
     fn quoted_and_embedded_placeholders_round_trip() {
         let s = |v: &str| serde_json::Value::String(v.to_string());
         for v in NASTY {
-            assert_eq!(roundtrip("k: \"x ${V} y\"\n", "/k", v), s(&format!("x {v} y")), "{v:?}");
-            assert_eq!(roundtrip("k: pre-__V__-post\n", "/k", v), s(&format!("pre-{v}-post")), "{v:?}");
-            assert_eq!(roundtrip("k: http://h/__V__ # c\n", "/k", v), s(&format!("http://h/{v}")), "{v:?}");
+            assert_eq!(
+                roundtrip("k: \"x ${V} y\"\n", "/k", v),
+                s(&format!("x {v} y")),
+                "{v:?}"
+            );
+            assert_eq!(
+                roundtrip("k: pre-__V__-post\n", "/k", v),
+                s(&format!("pre-{v}-post")),
+                "{v:?}"
+            );
+            assert_eq!(
+                roundtrip("k: http://h/__V__ # c\n", "/k", v),
+                s(&format!("http://h/{v}")),
+                "{v:?}"
+            );
             assert_eq!(roundtrip("f: [a, \"__V__\"]\n", "/f/1", v), s(v), "{v:?}");
             if !["true", "123"].contains(v) {
                 assert_eq!(roundtrip("l:\n  - __V__\n", "/l/0", v), s(v), "{v:?}");
@@ -422,7 +440,11 @@ mod tests {
                 assert_eq!(roundtrip("m: {k: __V__}\n", "/m/k", v), s(v), "{v:?}");
             }
             if !v.chars().any(char::is_control) {
-                assert_eq!(roundtrip("k: 'a ${V}'\n", "/k", v), s(&format!("a {v}")), "{v:?}");
+                assert_eq!(
+                    roundtrip("k: 'a ${V}'\n", "/k", v),
+                    s(&format!("a {v}")),
+                    "{v:?}"
+                );
             }
         }
     }
@@ -481,7 +503,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&o).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&o).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

@@ -1,0 +1,148 @@
+//! `cliproxy auth list|show|remove|restore` and `cliproxy doctor`.
+
+use std::process::ExitCode;
+
+use crate::cli::{AuthCommand, Context};
+
+use super::store;
+
+pub async fn run(cmd: AuthCommand, ctx: &Context) -> ExitCode {
+    match cmd {
+        AuthCommand::List => {
+            list(ctx);
+            ExitCode::SUCCESS
+        }
+        AuthCommand::Show { name } => show(ctx, &name),
+        AuthCommand::Remove { name } => crate::sync::cli::remove(&name, ctx).await,
+        AuthCommand::Restore { name, from } => crate::sync::cli::restore(&name, from, ctx).await,
+    }
+}
+
+fn list(ctx: &Context) {
+    let scan = store::scan(&ctx.auth_dir);
+    println!("auth folder: {}", ctx.auth_dir.display());
+    println!(
+        "{:<44} {:<12} {:<32} {:<26} {:<26} STATE",
+        "NAME", "PROVIDER", "EMAIL", "EXPIRES", "LAST REFRESH"
+    );
+    let now = jiff::Timestamp::now();
+    for f in &scan.files {
+        let state = if f.bool_field("disabled") {
+            "disabled".to_string()
+        } else {
+            match f.expiry() {
+                Some(e) if e < now => "expired (refreshed on next use)".to_string(),
+                _ => "ok".to_string(),
+            }
+        };
+        println!(
+            "{:<44} {:<12} {:<32} {:<26} {:<26} {}",
+            f.name,
+            f.type_name,
+            f.email().unwrap_or("-"),
+            f.expiry()
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
+            f.last_refresh()
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
+            state
+        );
+    }
+    for b in &scan.broken {
+        println!("{:<44} {:<12} invalid file: {}", b.path, "?", b.message);
+    }
+}
+
+fn show(ctx: &Context, name: &str) -> ExitCode {
+    let scan = store::scan(&ctx.auth_dir);
+    let Some(f) = scan
+        .files
+        .iter()
+        .find(|f| f.name == name || f.name == format!("{name}.json"))
+    else {
+        eprintln!(
+            "error: no auth file named {name} in {}",
+            ctx.auth_dir.display()
+        );
+        return ExitCode::from(1);
+    };
+    const SECRET: &[&str] = &[
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "api_key",
+        "token",
+        "cookie",
+    ];
+    for (k, v) in &f.fields {
+        let shown = if SECRET.contains(&k.as_str()) {
+            "[redacted]".to_string()
+        } else {
+            v.to_string()
+        };
+        println!("{k}: {shown}");
+    }
+    ExitCode::SUCCESS
+}
+
+pub async fn doctor(ctx: &Context) -> ExitCode {
+    let mut problems = 0;
+    println!("config: {:?}", ctx.loaded.source);
+    for k in &ctx.loaded.unknown_keys {
+        println!("warning: unknown config key `{k}`");
+    }
+    if !ctx.config().is_loopback() && ctx.config().api_keys.is_empty() {
+        problems += 1;
+        println!(
+            "problem: bound to {} with no api-keys: anyone on the network can use your accounts. Fix: add api-keys or set host: 127.0.0.1",
+            ctx.config().host
+        );
+    }
+    let scan = store::scan(&ctx.auth_dir);
+    println!(
+        "auth folder: {} ({} files)",
+        ctx.auth_dir.display(),
+        scan.files.len()
+    );
+    #[cfg(unix)]
+    for f in &scan.files {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(&f.path) {
+            if m.permissions().mode() & 0o077 != 0 {
+                problems += 1;
+                println!(
+                    "problem: {} is readable by others. Fix: chmod 600 {}",
+                    f.path.display(),
+                    f.path.display()
+                );
+            }
+        }
+    }
+    for b in &scan.broken {
+        problems += 1;
+        println!(
+            "problem: {} — {}. Fix: restore it with `cliproxy auth restore` or log in again",
+            b.path, b.message
+        );
+    }
+    let now = jiff::Timestamp::now();
+    for f in &scan.files {
+        if let Some(e) = f.expiry() {
+            if e < now && f.secret_field("refresh_token").is_none() {
+                problems += 1;
+                println!(
+                    "problem: {} expired and has no refresh token. Fix: {}",
+                    f.name,
+                    f.kind.login_command()
+                );
+            }
+        }
+    }
+    if problems == 0 {
+        println!("ok");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,9 @@
+//! Accounts: auth files (OAuth) and API-key entries, their runtime state
+//! (cooldowns, refresh), selection among them, and the `auth`/`login` commands.
+
+pub mod cli;
+pub mod file;
+pub mod login;
+pub mod store;
+
+pub use file::{AuthFile, AuthFileError, AuthKind};
