@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod providers;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod translate;

@@ -108,15 +108,15 @@ pub async fn doctor(ctx: &Context) -> ExitCode {
     #[cfg(unix)]
     for f in &scan.files {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(m) = std::fs::metadata(&f.path) {
-            if m.permissions().mode() & 0o077 != 0 {
-                problems += 1;
-                println!(
-                    "problem: {} is readable by others. Fix: chmod 600 {}",
-                    f.path.display(),
-                    f.path.display()
-                );
-            }
+        if let Ok(m) = std::fs::metadata(&f.path)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            problems += 1;
+            println!(
+                "problem: {} is readable by others. Fix: chmod 600 {}",
+                f.path.display(),
+                f.path.display()
+            );
         }
     }
     for b in &scan.broken {
@@ -128,15 +128,16 @@ pub async fn doctor(ctx: &Context) -> ExitCode {
     }
     let now = jiff::Timestamp::now();
     for f in &scan.files {
-        if let Some(e) = f.expiry() {
-            if e < now && f.secret_field("refresh_token").is_none() {
-                problems += 1;
-                println!(
-                    "problem: {} expired and has no refresh token. Fix: {}",
-                    f.name,
-                    f.kind.login_command()
-                );
-            }
+        if let Some(e) = f.expiry()
+            && e < now
+            && f.secret_field("refresh_token").is_none()
+        {
+            problems += 1;
+            println!(
+                "problem: {} expired and has no refresh token. Fix: {}",
+                f.name,
+                f.kind.login_command()
+            );
         }
     }
     if problems == 0 {

@@ -2,8 +2,13 @@
 //! (cooldowns, refresh), selection among them, and the `auth`/`login` commands.
 
 pub mod cli;
+pub mod cooldown;
+pub mod credential;
 pub mod file;
 pub mod login;
+pub mod refresh;
+pub mod registry;
+pub mod selector;
 pub mod store;
 
 pub use file::{AuthFile, AuthFileError, AuthKind};

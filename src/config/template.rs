@@ -190,9 +190,10 @@ fn plain_scalar_bounds(code: &str, pos: usize, end: usize) -> (usize, usize) {
     while i < pos {
         let c = b[i];
         let next_space = b.get(i + 1).is_none_or(|n| *n == b' ');
-        if (c == b':' && next_space) || (c == b'-' && next_space && code[..i].trim().is_empty()) {
-            start = i + 1;
-        } else if flow && matches!(c, b'[' | b'{' | b',') {
+        let indicator = (c == b':' && next_space)
+            || (c == b'-' && next_space && code[..i].trim().is_empty())
+            || (flow && matches!(c, b'[' | b'{' | b','));
+        if indicator {
             start = i + 1;
         }
         i += 1;

@@ -1,7 +1,151 @@
 //! HTTP server: `router(state) -> Router`, routes per dialect, middleware.
 
-use crate::cli::Context;
+mod error;
+pub mod keys;
+mod proxy;
+mod reload;
+mod routes;
+pub mod state;
 
-pub async fn serve(_ctx: Context) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::Context;
+use crate::config::{ConfigSource, Overrides};
+use crate::translate::Dialect;
+pub use error::{ApiError, Kind};
+pub use state::AppState;
+
+fn dialect_for(path: &str) -> Dialect {
+    if path.starts_with("/v1/messages") {
+        Dialect::Anthropic
+    } else if path.starts_with("/v1beta") {
+        Dialect::Gemini
+    } else {
+        Dialect::OpenAiChat
+    }
+}
+
+async fn require_client_key(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let snap = state.current();
+    let dialect = dialect_for(req.uri().path());
+    match keys::check(&snap.config.api_keys, req.headers(), req.uri().query()) {
+        keys::KeyCheck::Open | keys::KeyCheck::Matched(_) => next.run(req).await,
+        keys::KeyCheck::Missing => ApiError::new(
+            dialect,
+            StatusCode::UNAUTHORIZED,
+            Kind::Authentication,
+            "Missing API key",
+        )
+        .into_response(),
+        keys::KeyCheck::Invalid => ApiError::new(
+            dialect,
+            StatusCode::UNAUTHORIZED,
+            Kind::Authentication,
+            "Invalid API key",
+        )
+        .into_response(),
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.current().config.body_limit;
+    let api = Router::new()
+        .route("/v1/messages", post(routes::messages))
+        .route("/v1/messages/count_tokens", post(routes::count_tokens))
+        .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/models", get(routes::models))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_client_key,
+        ));
+    Router::new()
+        .route("/healthz", get(routes::healthz).head(routes::healthz))
+        .route("/", get(routes::root))
+        .merge(api)
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn shutdown_signal(cancel: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+        _ = cancel.cancelled() => {},
+    }
+    cancel.cancel();
+}
+
+pub async fn serve(ctx: Context) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    for k in &ctx.loaded.unknown_keys {
+        tracing::warn!(key = %k, "unknown config key (ignored)");
+    }
+    // Bootstrap: pull tokens from the other locations before accounts load.
+    let sync = crate::sync::start(&ctx, cancel.clone(), &tracker).await?;
+    if let Err(e) = crate::store::ensure_private_dir(&ctx.auth_dir) {
+        tracing::warn!(path = %ctx.auth_dir.display(), error = %e, "cannot create auth folder");
+    }
+    let config = ctx.loaded.config.clone();
+    if config.api_keys.is_empty() && !config.is_loopback() {
+        tracing::error!(host = %config.host, "NO api-keys configured while listening beyond loopback: anyone who can reach this port can use your accounts");
+    }
+    let config_path = match &ctx.loaded.source {
+        ConfigSource::File(p) => Some(p.clone()),
+        ConfigSource::BuiltinDefault => None,
+    };
+    let overrides = Overrides {
+        host: Some(config.host.clone()),
+        port: Some(config.port),
+        ..Default::default()
+    };
+    let state = AppState::new(
+        config.clone(),
+        ctx.env.clone(),
+        config_path,
+        overrides,
+        ctx.auth_dir.clone(),
+        sync,
+    );
+    let _watcher = reload::watch(state.clone(), cancel.clone(), &tracker)?;
+    tracker.spawn(reload::refresh_loop(state.clone(), cancel.clone()));
+
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(auth_dir = %ctx.auth_dir.display(), "listening on http://{local}");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal(cancel.clone()))
+        .await?;
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
 }

@@ -1,0 +1,173 @@
+//! Per-account, per-model cooldowns after upstream errors (reference §3.5).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+pub const MAX_QUOTA_BACKOFF: Duration = Duration::from_secs(30 * 60);
+
+/// What an upstream answer means for the account that got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Return to the client at once; no other account would do better (400, 422).
+    InvalidRequest,
+    /// Cool this account down for the model, then try another.
+    Cooldown { duration: Duration, reason: String },
+    /// Try another account without cooling this one (cooling disabled).
+    Retry,
+}
+
+/// Pure rule: status (+ Retry-After, + repeat level for 429) → outcome.
+pub fn classify(status: u16, retry_after: Option<Duration>, level: u32) -> Outcome {
+    let cool = |secs: u64, reason: &str| Outcome::Cooldown {
+        duration: Duration::from_secs(secs),
+        reason: reason.to_string(),
+    };
+    match status {
+        400 | 422 => Outcome::InvalidRequest,
+        401 => cool(30 * 60, "unauthorized (401)"),
+        402 | 403 => cool(30 * 60, &format!("payment required / forbidden ({status})")),
+        404 => cool(12 * 3600, "model not found (404)"),
+        429 => {
+            let d = retry_after.unwrap_or_else(|| {
+                Duration::from_secs(1u64 << level.min(11)).min(MAX_QUOTA_BACKOFF)
+            });
+            Outcome::Cooldown {
+                duration: d,
+                reason: "rate limited (429)".to_string(),
+            }
+        }
+        408 | 500 | 502 | 503 | 504 | 529 => cool(60, &format!("upstream error ({status})")),
+        _ => cool(60, &format!("upstream error ({status})")),
+    }
+}
+
+/// Parses `Retry-After` (delta seconds or HTTP date); absurd values are clamped.
+pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let v = value.trim();
+    let d = if let Ok(secs) = v.parse::<f64>() {
+        (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))?
+    } else {
+        let t = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+        let delta = t.duration_since(now);
+        Duration::try_from(delta).unwrap_or(Duration::ZERO)
+    };
+    // A days-long hint is almost always wrong (reference §9 item 3); cap at 6 h.
+    Some(d.min(Duration::from_secs(6 * 3600)))
+}
+
+#[derive(Debug, Clone)]
+pub struct CoolState {
+    pub until: Instant,
+    pub reason: String,
+    pub level: u32,
+}
+
+/// Live cooldowns keyed by (account id, upstream model). Survives config reloads.
+#[derive(Default)]
+pub struct Cooldowns {
+    map: Mutex<HashMap<(String, String), CoolState>>,
+}
+
+impl Cooldowns {
+    pub fn get(&self, account: &str, model: &str, now: Instant) -> Option<CoolState> {
+        let map = self.map.lock();
+        map.get(&(account.to_string(), model.to_string()))
+            .filter(|s| s.until > now)
+            .cloned()
+    }
+
+    /// Current 429 repeat level (grows while 429s repeat, reset on success).
+    pub fn level(&self, account: &str, model: &str) -> u32 {
+        self.map
+            .lock()
+            .get(&(account.to_string(), model.to_string()))
+            .map(|s| s.level)
+            .unwrap_or(0)
+    }
+
+    pub fn set(
+        &self,
+        account: &str,
+        model: &str,
+        duration: Duration,
+        reason: String,
+        is_quota: bool,
+    ) {
+        let mut map = self.map.lock();
+        let key = (account.to_string(), model.to_string());
+        let level = map.get(&key).map(|s| s.level).unwrap_or(0);
+        map.insert(
+            key,
+            CoolState {
+                until: Instant::now() + duration,
+                reason,
+                level: if is_quota { level + 1 } else { level },
+            },
+        );
+    }
+
+    pub fn clear(&self, account: &str, model: &str) {
+        let mut map = self.map.lock();
+        if !map.is_empty() {
+            map.remove(&(account.to_string(), model.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldown_table_matches_reference() {
+        let secs = |o: Outcome| match o {
+            Outcome::Cooldown { duration, .. } => duration.as_secs(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(secs(classify(401, None, 0)), 1800);
+        assert_eq!(secs(classify(402, None, 0)), 1800);
+        assert_eq!(secs(classify(403, None, 0)), 1800);
+        assert_eq!(secs(classify(404, None, 0)), 43200);
+        assert_eq!(secs(classify(500, None, 0)), 60);
+        assert_eq!(secs(classify(503, None, 0)), 60);
+        assert_eq!(secs(classify(429, Some(Duration::from_secs(7)), 5)), 7);
+        assert_eq!(secs(classify(429, None, 0)), 1);
+        assert_eq!(secs(classify(429, None, 3)), 8);
+        assert_eq!(secs(classify(429, None, 40)), 1800);
+        assert_eq!(classify(400, None, 0), Outcome::InvalidRequest);
+        assert_eq!(classify(422, None, 0), Outcome::InvalidRequest);
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_dates_and_clamps() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(parse_retry_after("12", now), Some(Duration::from_secs(12)));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("1555200", now),
+            Some(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn cooldowns_expire_and_levels_grow() {
+        let c = Cooldowns::default();
+        c.set("a", "m", Duration::from_secs(60), "x".into(), true);
+        c.set("a", "m", Duration::from_secs(60), "x".into(), true);
+        assert_eq!(c.level("a", "m"), 2);
+        assert!(c.get("a", "m", Instant::now()).is_some());
+        assert!(
+            c.get("a", "m", Instant::now() + Duration::from_secs(61))
+                .is_none()
+        );
+        assert!(c.get("a", "other", Instant::now()).is_none());
+        c.clear("a", "m");
+        assert_eq!(c.level("a", "m"), 0);
+    }
+}

@@ -1,0 +1,203 @@
+//! Anthropic Messages upstream (api.anthropic.com or a configured base URL), for
+//! Claude OAuth accounts and `claude-api-key` entries (reference §2.5).
+
+use http::{HeaderMap, HeaderValue, header};
+
+use super::{BuildInput, Operation, Outbound, apply_custom, set_default};
+use crate::auth::credential::CredentialSecret;
+
+pub const DEFAULT_VERSION: &str = "2023-06-01";
+pub const CLI_VERSION: &str = "2.1.63";
+
+/// Betas sent for OAuth requests when the client names none.
+pub const DEFAULT_BETAS: &[&str] = &[
+    "claude-code-20250219",
+    "oauth-2025-04-20",
+    "interleaved-thinking-2025-05-14",
+    "context-management-2025-06-27",
+    "prompt-caching-scope-2026-01-05",
+    "structured-outputs-2025-12-15",
+    "fast-mode-2026-02-01",
+    "redact-thinking-2026-02-12",
+    "token-efficient-tools-2026-03-28",
+];
+
+/// Betas an OAuth token cannot work without; added to a client's own list.
+pub const REQUIRED_OAUTH_BETAS: &[&str] = &["oauth-2025-04-20", "interleaved-thinking-2025-05-14"];
+
+/// Client headers forwarded as they are (the rest, such as the client's own key, is not).
+const FORWARDED: &[&str] = &[
+    "anthropic-version",
+    "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access",
+    "user-agent",
+    "x-app",
+    "x-claude-code-session-id",
+    "x-client-request-id",
+    "x-stainless-retry-count",
+    "x-stainless-runtime",
+    "x-stainless-lang",
+    "x-stainless-timeout",
+    "x-stainless-runtime-version",
+    "x-stainless-package-version",
+    "x-stainless-os",
+    "x-stainless-arch",
+    "x-stainless-helper-method",
+];
+
+/// The `anthropic-beta` value for an OAuth request.
+pub fn oauth_betas(client: Option<&str>, want_1m: bool) -> String {
+    let mut list: Vec<String> = match client.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(c) => c
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => DEFAULT_BETAS.iter().map(|s| s.to_string()).collect(),
+    };
+    for req in REQUIRED_OAUTH_BETAS {
+        if !list.iter().any(|b| b == req) {
+            list.push(req.to_string());
+        }
+    }
+    if want_1m && !list.iter().any(|b| b == "context-1m-2025-08-07") {
+        list.push("context-1m-2025-08-07".to_string());
+    }
+    list.join(",")
+}
+
+pub fn build(input: BuildInput<'_>) -> Outbound {
+    let BuildInput {
+        cred,
+        token,
+        op,
+        body,
+        client_headers,
+        stream,
+        config,
+    } = input;
+    let base = if cred.base_url.is_empty() {
+        config.claude.base_url.trim_end_matches('/')
+    } else {
+        cred.base_url.as_str()
+    };
+    let path = match op {
+        Operation::CountTokens => "/v1/messages/count_tokens?beta=true",
+        _ => "/v1/messages?beta=true",
+    };
+    let mut h = HeaderMap::with_capacity(24);
+    for name in FORWARDED {
+        if let Some(v) = client_headers.get(*name) {
+            h.insert(*name, v.clone());
+        }
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    set_default(&mut h, "anthropic-version", DEFAULT_VERSION);
+    match &cred.secret {
+        CredentialSecret::OAuth(_) => {
+            let betas = oauth_betas(
+                client_headers
+                    .get("anthropic-beta")
+                    .and_then(|v| v.to_str().ok()),
+                client_headers.contains_key("x-cpa-claude-1m"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&betas) {
+                h.insert("anthropic-beta", v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
+                h.insert(header::AUTHORIZATION, v);
+            }
+            // Claude Code identity, unless the client is Claude Code and sent its own.
+            let d = &config.claude_header_defaults;
+            let ua = d
+                .user_agent
+                .clone()
+                .unwrap_or_else(|| format!("claude-cli/{CLI_VERSION} (external, cli)"));
+            let client_is_cc = client_headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|u| u.starts_with("claude-cli"));
+            if !client_is_cc && let Ok(v) = HeaderValue::from_str(&ua) {
+                h.insert(header::USER_AGENT, v);
+            }
+            set_default(&mut h, "anthropic-dangerous-direct-browser-access", "true");
+            set_default(&mut h, "x-app", "cli");
+            set_default(&mut h, "x-stainless-retry-count", "0");
+            set_default(&mut h, "x-stainless-runtime", "node");
+            set_default(&mut h, "x-stainless-lang", "js");
+            set_default(
+                &mut h,
+                "x-stainless-timeout",
+                d.timeout.as_deref().unwrap_or("600"),
+            );
+            set_default(
+                &mut h,
+                "x-stainless-runtime-version",
+                d.runtime_version.as_deref().unwrap_or("v24.3.0"),
+            );
+            set_default(
+                &mut h,
+                "x-stainless-package-version",
+                d.package_version.as_deref().unwrap_or("0.74.0"),
+            );
+            set_default(&mut h, "x-stainless-os", d.os.as_deref().unwrap_or("MacOS"));
+            set_default(
+                &mut h,
+                "x-stainless-arch",
+                d.arch.as_deref().unwrap_or("arm64"),
+            );
+        }
+        CredentialSecret::ApiKey(_) => {
+            if let Ok(v) = HeaderValue::from_str(token.expose()) {
+                h.insert("x-api-key", v);
+            }
+        }
+    }
+    if stream {
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    } else {
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    }
+    apply_custom(&mut h, &cred.headers);
+    Outbound {
+        url: format!("{base}{path}"),
+        headers: h,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_betas_include_oauth() {
+        let b = oauth_betas(None, false);
+        assert!(b.starts_with("claude-code-20250219,oauth-2025-04-20"));
+    }
+
+    #[test]
+    fn client_betas_are_kept_and_required_ones_added() {
+        assert_eq!(
+            oauth_betas(Some("prompt-caching-2024-07-31"), false),
+            "prompt-caching-2024-07-31,oauth-2025-04-20,interleaved-thinking-2025-05-14"
+        );
+        assert_eq!(
+            oauth_betas(
+                Some("oauth-2025-04-20, interleaved-thinking-2025-05-14"),
+                true
+            ),
+            "oauth-2025-04-20,interleaved-thinking-2025-05-14,context-1m-2025-08-07"
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! Outbound HTTP clients, one per proxy setting, shared and reused (connection pools).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+#[derive(Default)]
+pub struct HttpClients {
+    by_proxy: Mutex<HashMap<String, reqwest::Client>>,
+}
+
+impl std::fmt::Debug for HttpClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpClients")
+    }
+}
+
+fn build(proxy: &str) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .no_proxy();
+    if !proxy.is_empty() {
+        b = b.proxy(reqwest::Proxy::all(proxy).map_err(|e| anyhow::anyhow!("proxy-url: {e}"))?);
+    }
+    Ok(b.build()?)
+}
+
+impl HttpClients {
+    /// Client for an entry's `proxy-url` (`None` → the global one; `direct`/`none` → no proxy).
+    pub fn get(&self, entry: Option<&str>, global: &str) -> anyhow::Result<reqwest::Client> {
+        let proxy = match entry.map(str::trim) {
+            Some("direct") | Some("none") => "",
+            Some(p) if !p.is_empty() => p,
+            _ => global.trim(),
+        };
+        let mut map = self.by_proxy.lock();
+        if let Some(c) = map.get(proxy) {
+            return Ok(c.clone());
+        }
+        let c = build(proxy)?;
+        map.insert(proxy.to_string(), c.clone());
+        Ok(c)
+    }
+}

@@ -1,0 +1,507 @@
+//! The request loop: pick an account, send, classify the answer, cool down and try
+//! the next, refresh on 401, wait out short cooldowns, and stream the winner back.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use super::error::{ApiError, Kind};
+use super::state::{AppState, Snapshot};
+use crate::auth::cooldown::{self, Outcome};
+use crate::auth::credential::{AccountState, CredentialSecret};
+use crate::auth::refresh::{self, RefreshEnv, RefreshError, Trigger};
+use crate::auth::registry::Route;
+use crate::auth::selector;
+use crate::config::Secret;
+use crate::providers::{self, BuildInput, Operation, ProviderKind};
+use crate::translate::Dialect;
+
+pub struct Call {
+    pub dialect: Dialect,
+    pub op: Operation,
+    pub providers: &'static [ProviderKind],
+    pub model: String,
+    pub stream: bool,
+    pub body: Bytes,
+    pub headers: HeaderMap,
+}
+
+/// Headers of an upstream answer that are passed to the client.
+const PASSED_HEADERS: &[&str] = &[
+    "content-type",
+    "request-id",
+    "x-request-id",
+    "retry-after",
+    "anthropic-organization-id",
+];
+
+/// Why one route could not serve this request (for the final error message).
+fn unavailable_reason(
+    state: &AppState,
+    snap: &Snapshot,
+    r: &Route,
+    now: Instant,
+) -> Option<(String, Option<Duration>)> {
+    if r.cred.disabled {
+        return Some(("disabled".into(), None));
+    }
+    if let Some(acc) = r.cred.oauth() {
+        match &*acc.state.read() {
+            AccountState::NeedsLogin(why) => {
+                return Some((
+                    format!("needs login ({why}); run `{}`", acc.kind.login_command()),
+                    None,
+                ));
+            }
+            AccountState::RefreshFailed { reason, until }
+                if *until > now
+                    && refresh::is_expired(&acc.file.read(), jiff::Timestamp::now()) =>
+            {
+                return Some((
+                    format!("token expired and refresh failed ({reason})"),
+                    Some(*until - now),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let cooling_enabled = !snap.config.disable_cooling && !r.cred.disable_cooling;
+    if cooling_enabled && let Some(c) = state.cooldowns.get(&r.cred.id, &r.upstream_model, now) {
+        let left = c.until - now;
+        return Some((
+            format!("cooling down for {}s: {}", left.as_secs().max(1), c.reason),
+            Some(left),
+        ));
+    }
+    None
+}
+
+fn passthrough(
+    resp_status: StatusCode,
+    headers: &HeaderMap,
+    body: Body,
+    all_headers: bool,
+) -> Response {
+    let mut out = Response::new(body);
+    *out.status_mut() = resp_status;
+    let h = out.headers_mut();
+    if all_headers {
+        for (k, v) in headers {
+            if !matches!(
+                k.as_str(),
+                "connection"
+                    | "transfer-encoding"
+                    | "content-length"
+                    | "keep-alive"
+                    | "content-encoding"
+            ) {
+                h.append(k.clone(), v.clone());
+            }
+        }
+    } else {
+        for name in PASSED_HEADERS {
+            if let Some(v) = headers.get(*name) {
+                h.insert(*name, v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// An error event in the route's dialect, for failures after the first byte.
+fn in_stream_error(dialect: Dialect, message: &str) -> Bytes {
+    let msg = serde_json::Value::String(message.to_string());
+    Bytes::from(match dialect {
+        Dialect::Anthropic => format!(
+            "event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":{msg}}}}}\n\n"
+        ),
+        _ => format!(
+            "data: {{\"error\":{{\"message\":{msg},\"type\":\"server_error\",\"code\":\"stream_error\"}}}}\n\n"
+        ),
+    })
+}
+
+enum Attempt {
+    Done(Response),
+    /// Upstream answered with an error; `invalid` means return it as is.
+    Upstream {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        invalid: bool,
+    },
+    Transport(String),
+}
+
+async fn send_once(
+    state: &AppState,
+    snap: &Snapshot,
+    call: &Call,
+    route: &Route,
+    token: &Secret,
+) -> Attempt {
+    let cfg = &snap.config;
+    let body = if route.upstream_model != call.model {
+        match crate::translate::rewrite_model(&call.body, &route.upstream_model) {
+            Ok(b) => b,
+            Err(e) => return Attempt::Transport(e.to_string()),
+        }
+    } else {
+        call.body.clone()
+    };
+    let out = providers::build(BuildInput {
+        cred: &route.cred,
+        token,
+        op: call.op,
+        body,
+        client_headers: &call.headers,
+        stream: call.stream,
+        config: cfg,
+    });
+    let client = match state
+        .clients
+        .get(route.cred.proxy_url.as_deref(), &cfg.proxy_url)
+    {
+        Ok(c) => c,
+        Err(e) => return Attempt::Transport(e.to_string()),
+    };
+    let resp = match client
+        .post(&out.url)
+        .headers(out.headers)
+        .body(out.body)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Attempt::Transport(format!("upstream unreachable: {}", e.without_url())),
+    };
+    let status = resp.status();
+    if status.is_success() {
+        let headers = resp.headers().clone();
+        let dialect = call.dialect;
+        let mut stream = resp.bytes_stream();
+        let body = if call.stream {
+            // Wait for the first chunk before committing, so a stream that dies before
+            // its first byte can still be retried on another account.
+            let first = match stream.next().await {
+                Some(Ok(b)) => b,
+                Some(Err(e)) => {
+                    return Attempt::Transport(format!(
+                        "stream failed before first byte: {}",
+                        e.without_url()
+                    ));
+                }
+                None => return Attempt::Transport("stream ended before first byte".into()),
+            };
+            let rest = futures_util::stream::unfold(
+                (stream, false),
+                move |(mut s, done)| async move {
+                    if done {
+                        return None;
+                    }
+                    match s.next().await {
+                        Some(Ok(b)) => Some((Ok::<Bytes, std::io::Error>(b), (s, false))),
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e.without_url(), "upstream stream broke after first byte");
+                            Some((
+                                Ok(in_stream_error(dialect, "upstream stream interrupted")),
+                                (s, true),
+                            ))
+                        }
+                        None => None,
+                    }
+                },
+            );
+            Body::from_stream(
+                futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(first) })
+                    .chain(rest),
+            )
+        } else {
+            Body::from_stream(stream)
+        };
+        return Attempt::Done(passthrough(status, &headers, body, cfg.passthrough_headers));
+    }
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap_or_default();
+    Attempt::Upstream {
+        status,
+        headers,
+        invalid: matches!(
+            cooldown::classify(status.as_u16(), None, 0),
+            Outcome::InvalidRequest
+        ),
+        body,
+    }
+}
+
+/// Runs `call` over the routes serving its model.
+pub async fn execute(state: &AppState, call: Call) -> Response {
+    let snap = state.current();
+    match execute_in(state, &snap, &call).await {
+        Ok(r) => r,
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
+}
+
+async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Response, ApiError> {
+    let cfg = &snap.config;
+    let routes = snap.registry.resolve(&call.model, call.providers);
+    if routes.is_empty() {
+        let others = snap.registry.served_by(&call.model);
+        let msg = if others.is_empty() {
+            format!(
+                "no account or provider serves model `{}`; configured models are listed at /v1/models",
+                call.model
+            )
+        } else {
+            format!(
+                "model `{}` is served by {} which this endpoint cannot reach yet (no translation between these API dialects)",
+                call.model,
+                others
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Err(ApiError::new(
+            call.dialect,
+            StatusCode::NOT_FOUND,
+            Kind::NotFound,
+            msg,
+        ));
+    }
+    let refresh_client = state.clients.get(None, &cfg.proxy_url).map_err(|e| {
+        ApiError::new(
+            call.dialect,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::Api,
+            e.to_string(),
+        )
+    })?;
+    let renv = RefreshEnv {
+        client: &refresh_client,
+        claude: &cfg.claude,
+        sync: state.sync.as_ref(),
+    };
+    let max_creds = cfg.max_retry_credentials as usize;
+    let mut attempt = 0u32;
+    let mut last: Option<Attempt> = None;
+    loop {
+        let mut tried: HashSet<String> = HashSet::new();
+        loop {
+            if max_creds > 0 && tried.len() >= max_creds {
+                break;
+            }
+            let now = Instant::now();
+            let cursor = state.next_cursor(&call.model);
+            let Some(i) = selector::pick(&routes, cfg.routing.strategy, cursor, |r| {
+                !tried.contains(&format!("{}\u{0}{}", r.cred.id, r.upstream_model))
+                    && unavailable_reason(state, snap, r, now).is_none()
+            }) else {
+                break;
+            };
+            let route = &routes[i];
+            tried.insert(format!("{}\u{0}{}", route.cred.id, route.upstream_model));
+            let token = match &route.cred.secret {
+                CredentialSecret::ApiKey(k) => k.clone(),
+                CredentialSecret::OAuth(acc) => {
+                    let expired = refresh::is_expired(&acc.file.read(), jiff::Timestamp::now());
+                    let current = acc.access_token();
+                    match (expired, current) {
+                        (false, Some(t)) => t,
+                        _ => match refresh::refresh(acc, Trigger::Expired, &renv).await {
+                            Ok(t) => t,
+                            Err(e) => {
+                                tracing::warn!(account = %acc.name, error = %e, "skipping account");
+                                continue;
+                            }
+                        },
+                    }
+                }
+            };
+            let mut result = send_once(state, snap, call, route, &token).await;
+            if let (Attempt::Upstream { status, .. }, Some(acc)) = (&result, route.cred.oauth())
+                && *status == StatusCode::UNAUTHORIZED
+            {
+                // One refresh, one replay.
+                match refresh::refresh(acc, Trigger::Unauthorized(token.clone()), &renv).await {
+                    Ok(t) => result = send_once(state, snap, call, route, &t).await,
+                    Err(RefreshError::NeedsLogin(_)) | Err(RefreshError::Transient(_)) => {}
+                }
+            }
+            let cooling = !cfg.disable_cooling && !route.cred.disable_cooling;
+            match result {
+                Attempt::Done(resp) => {
+                    state.cooldowns.clear(&route.cred.id, &route.upstream_model);
+                    return Ok(resp);
+                }
+                Attempt::Upstream {
+                    invalid: true,
+                    status,
+                    headers,
+                    body,
+                } => {
+                    return Ok(passthrough(
+                        status,
+                        &headers,
+                        Body::from(body),
+                        cfg.passthrough_headers,
+                    ));
+                }
+                Attempt::Upstream {
+                    status,
+                    headers,
+                    body,
+                    invalid: false,
+                } => {
+                    let retry_after = headers
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| cooldown::parse_retry_after(v, jiff::Timestamp::now()));
+                    let level = state.cooldowns.level(&route.cred.id, &route.upstream_model);
+                    if let Outcome::Cooldown { duration, reason } =
+                        cooldown::classify(status.as_u16(), retry_after, level)
+                    {
+                        tracing::warn!(account = %route.cred.label, model = %route.upstream_model, %status, cooldown_s = duration.as_secs(), "upstream error; trying another account");
+                        if cooling {
+                            state.cooldowns.set(
+                                &route.cred.id,
+                                &route.upstream_model,
+                                duration,
+                                reason,
+                                status == StatusCode::TOO_MANY_REQUESTS,
+                            );
+                        }
+                    }
+                    last = Some(Attempt::Upstream {
+                        status,
+                        headers,
+                        body,
+                        invalid: false,
+                    });
+                }
+                Attempt::Transport(msg) => {
+                    tracing::warn!(account = %route.cred.label, error = %msg, "upstream failed; trying another account");
+                    if cooling {
+                        state.cooldowns.set(
+                            &route.cred.id,
+                            &route.upstream_model,
+                            Duration::from_secs(60),
+                            msg.clone(),
+                            false,
+                        );
+                    }
+                    last = Some(Attempt::Transport(msg));
+                }
+            }
+        }
+        // Nothing left to try now: wait out a short cooldown if allowed.
+        let now = Instant::now();
+        let soonest = routes
+            .iter()
+            .filter_map(|r| unavailable_reason(state, snap, r, now).and_then(|(_, d)| d))
+            .min();
+        if attempt < cfg.request_retry
+            && let Some(wait) = soonest.filter(|w| w.as_secs_f64() <= cfg.max_retry_interval as f64)
+        {
+            attempt += 1;
+            tokio::time::sleep(wait + Duration::from_millis(5)).await;
+            continue;
+        }
+        if let Some(Attempt::Upstream {
+            status,
+            headers,
+            body,
+            ..
+        }) = last
+        {
+            // The client sees what the upstream said (same dialect).
+            return Ok(passthrough(
+                status,
+                &headers,
+                Body::from(body),
+                cfg.passthrough_headers,
+            ));
+        }
+        return Err(final_error(state, snap, call, &routes, last));
+    }
+}
+
+fn final_error(
+    state: &AppState,
+    snap: &Snapshot,
+    call: &Call,
+    routes: &[Route],
+    last: Option<Attempt>,
+) -> ApiError {
+    let now = Instant::now();
+    let mut reasons = Vec::new();
+    let mut soonest: Option<Duration> = None;
+    let mut seen = HashSet::new();
+    for r in routes {
+        if !seen.insert(r.cred.id.clone()) {
+            continue;
+        }
+        let (why, wait) = unavailable_reason(state, snap, r, now)
+            .unwrap_or_else(|| ("failed this request".into(), None));
+        if let Some(w) = wait {
+            soonest = Some(soonest.map_or(w, |s| s.min(w)));
+        }
+        reasons.push(format!("{}: {why}", r.cred.label));
+    }
+    if let Some(Attempt::Transport(msg)) = last {
+        reasons.push(format!("last error: {msg}"));
+    }
+    let detail = reasons.join("; ");
+    match soonest {
+        Some(wait) => {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut e = ApiError::new(
+                call.dialect,
+                StatusCode::TOO_MANY_REQUESTS,
+                Kind::RateLimit,
+                format!(
+                    "All credentials for model {} are cooling down — {detail}",
+                    call.model
+                ),
+            );
+            e.code = Some("model_cooldown");
+            e.retry_after = Some(secs.max(1));
+            let mut extra = serde_json::Map::new();
+            extra.insert("model".into(), call.model.clone().into());
+            extra.insert("reset_seconds".into(), secs.max(1).into());
+            e.extra = Some(extra);
+            e
+        }
+        None => {
+            let mut e = ApiError::new(
+                call.dialect,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Kind::Overloaded,
+                format!(
+                    "No credential for model {} is available — {detail}",
+                    call.model
+                ),
+            );
+            e.code = Some("auth_unavailable");
+            e
+        }
+    }
+}
+
+/// Status-line helper for handlers that answer themselves.
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut r = Response::new(Body::from(value.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}

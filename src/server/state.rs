@@ -1,0 +1,171 @@
+//! Shared gateway state: the current snapshot (config + accounts, swapped whole on
+//! reload so in-flight requests finish on what they started with) and the runtime
+//! state that must outlive reloads (cooldowns, account refresh locks, cursors).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use crate::auth::credential::{AccountState, Credential, OAuthAccount};
+use crate::auth::registry::Registry;
+use crate::auth::{AuthFileError, cooldown::Cooldowns, store};
+use crate::config::{self, Config, EnvMap, Overrides};
+use crate::providers::clients::HttpClients;
+
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub creds: Vec<Arc<Credential>>,
+    pub registry: Registry,
+    /// Every auth file, including kinds not routed yet.
+    pub accounts: Vec<Arc<OAuthAccount>>,
+    pub broken: Vec<AuthFileError>,
+}
+
+pub struct AppState {
+    pub snapshot: ArcSwap<Snapshot>,
+    pub cooldowns: Cooldowns,
+    pub clients: HttpClients,
+    accounts: Mutex<HashMap<String, Arc<OAuthAccount>>>,
+    cursors: Mutex<HashMap<String, usize>>,
+    pub sync: Option<crate::sync::SyncHandle>,
+    pub env: EnvMap,
+    pub config_path: Option<PathBuf>,
+    pub overrides: Overrides,
+    pub auth_dir: PathBuf,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        env: EnvMap,
+        config_path: Option<PathBuf>,
+        overrides: Overrides,
+        auth_dir: PathBuf,
+        sync: Option<crate::sync::SyncHandle>,
+    ) -> Arc<AppState> {
+        let state = Arc::new(AppState {
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                config: Arc::new(config.clone()),
+                creds: Vec::new(),
+                registry: Registry::default(),
+                accounts: Vec::new(),
+                broken: Vec::new(),
+            }),
+            cooldowns: Cooldowns::default(),
+            clients: HttpClients::default(),
+            accounts: Mutex::new(HashMap::new()),
+            cursors: Mutex::new(HashMap::new()),
+            sync,
+            env,
+            config_path,
+            overrides,
+            auth_dir,
+        });
+        state.rebuild(Arc::new(config));
+        state
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Rescans the auth folder and rebuilds credentials with `config`.
+    pub fn rebuild(&self, config: Arc<Config>) {
+        let scan = store::scan(&self.auth_dir);
+        for b in &scan.broken {
+            tracing::warn!(path = %b.path, error = %b.message, "skipping broken auth file");
+        }
+        let accounts: Vec<Arc<OAuthAccount>> = {
+            let mut map = self.accounts.lock();
+            let mut next = HashMap::with_capacity(scan.files.len());
+            for f in scan.files {
+                let acc = match map.remove(&f.name) {
+                    Some(acc) => {
+                        let changed = acc.file.read().hash != f.hash;
+                        if changed {
+                            let new_tokens = {
+                                let old = acc.file.read();
+                                old.str_field("refresh_token") != f.str_field("refresh_token")
+                                    || old.str_field("access_token") != f.str_field("access_token")
+                            };
+                            *acc.file.write() = f;
+                            if new_tokens {
+                                // A new login or another machine's refresh: give it a fresh start.
+                                *acc.state.write() = AccountState::Ok;
+                            }
+                        }
+                        acc
+                    }
+                    None => Arc::new(OAuthAccount::new(f)),
+                };
+                next.insert(acc.name.clone(), acc);
+            }
+            *map = next;
+            let mut v: Vec<_> = map.values().cloned().collect();
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            v
+        };
+        let mut creds: Vec<Arc<Credential>> = Vec::new();
+        for a in &accounts {
+            if let Some(c) = Credential::from_account(a.clone()) {
+                creds.push(Arc::new(c));
+            }
+        }
+        for (i, e) in config.claude_api_key.iter().enumerate() {
+            creds.push(Arc::new(Credential::from_claude_key(i, e)));
+        }
+        for entry in &config.openai_compatibility {
+            for (i, k) in entry.api_key_entries.iter().enumerate() {
+                creds.push(Arc::new(Credential::from_compat(entry, i, k)));
+            }
+        }
+        let registry = Registry::build(&creds, config.force_model_prefix);
+        tracing::info!(
+            credentials = creds.len(),
+            auth_files = accounts.len(),
+            broken = scan.broken.len(),
+            "accounts loaded"
+        );
+        self.snapshot.store(Arc::new(Snapshot {
+            config,
+            creds,
+            registry,
+            accounts,
+            broken: scan.broken,
+        }));
+    }
+
+    /// Re-reads config.yaml; a broken file is reported and the running config kept.
+    pub fn reload_config(&self) -> Result<(), config::ConfigError> {
+        let loaded = config::load(self.config_path.as_deref(), &self.env, &self.overrides)?;
+        for k in &loaded.unknown_keys {
+            tracing::warn!(key = %k, "unknown config key (ignored)");
+        }
+        let old = self.current().config.clone();
+        if old.host != loaded.config.host || old.port != loaded.config.port {
+            tracing::warn!("host/port changes take effect after a restart");
+        }
+        self.rebuild(Arc::new(loaded.config));
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
+    pub fn reload_auth(&self) {
+        self.rebuild(self.current().config.clone());
+    }
+
+    /// Round-robin cursor for a model (bounded map, like CLIProxyAPI's 4096 keys).
+    pub fn next_cursor(&self, model: &str) -> usize {
+        let mut c = self.cursors.lock();
+        if c.len() >= 4096 && !c.contains_key(model) {
+            c.clear();
+        }
+        let slot = c.entry(model.to_string()).or_insert(0);
+        let v = *slot;
+        *slot = slot.wrapping_add(1);
+        v
+    }
+}
