@@ -11,9 +11,9 @@ UNAME_S := $(shell uname -s)
 HAVE_NIX := $(shell command -v nix >/dev/null 2>&1 && echo yes)
 NIX := nix --extra-experimental-features 'nix-command flakes'
 
-# The flake to activate with `make switch` (a consumer flake: see examples/). Defaults to the
-# home-manager example in this repository; point it at your own, e.g. FLAKE=$(HOME)/dotfiles#me.
-FLAKE ?= ./examples/home-manager\#me
+# The flake to activate with `make switch`: your own home-manager / nix-darwin flake that imports our
+# module (see examples/), e.g. make switch FLAKE=$(HOME)/dotfiles#me  (SWITCH=darwin for nix-darwin).
+FLAKE ?=
 # home-manager (default) or darwin: which tool `make switch` drives.
 SWITCH ?= home-manager
 
@@ -31,6 +31,7 @@ else
 endif
 
 switch:
+	@test -n "$(FLAKE)" || { echo 'make switch needs FLAKE=<flake>#<config>, e.g. FLAKE=~/dotfiles#me (see docs/nix.md)' >&2; exit 2; }
 ifeq ($(SWITCH),darwin)
 	sudo darwin-rebuild switch --flake $(FLAKE)
 else
