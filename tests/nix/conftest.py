@@ -1,0 +1,89 @@
+"""Helpers for the offline Nix tests: evaluate modules/lib.nix with a bare nix-instantiate."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB = ROOT / "modules" / "lib.nix"
+FAKE_PACKAGE = "/nix/store/00000000000000000000000000000000-cliproxy-0.1.0"
+FAKE_TEMPLATE = "/nix/store/11111111111111111111111111111111-cliproxy-config.template.yaml"
+
+NIX_INSTANTIATE = shutil.which("nix-instantiate")
+
+
+def require_nix():
+    if NIX_INSTANTIATE is None:
+        pytest.skip("SKIPPED: nix-instantiate not found (install Debian's nix-bin: scripts/ci-nix.sh)")
+
+
+def nix_eval(expr, *, check=True, json_out=True):
+    """Evaluate a Nix expression; `lib` is bound to modules/lib.nix. Returns parsed JSON or the result."""
+    require_nix()
+    full = f"let lib = import {LIB}; in {expr}"
+    args = [NIX_INSTANTIATE, "--readonly-mode", "--eval", "--strict"]
+    if json_out:
+        args.append("--json")
+    env = dict(os.environ, NIX_STATE_DIR=os.environ.get("NIX_STATE_DIR", "/tmp/cliproxy-test-nix-state"))
+    proc = subprocess.run(args + ["-E", full], cwd=ROOT, capture_output=True, text=True, env=env)
+    if not check:
+        return proc
+    assert proc.returncode == 0, f"nix-instantiate failed:\n{proc.stderr}"
+    return json.loads(proc.stdout) if json_out else proc.stdout
+
+
+def nix_str(s):
+    """A Python string as a Nix string literal."""
+    return json.dumps(s, ensure_ascii=False).replace("${", "\\${")
+
+
+def to_nix(value):
+    """Python value (dict/list/str/int/bool/None) -> Nix expression text."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return nix_str(value)
+    if isinstance(value, list):
+        return "[ " + " ".join(f"({to_nix(v)})" for v in value) + " ]"
+    if isinstance(value, dict):
+        return "{ " + " ".join(f"{nix_str(k)} = {to_nix(v)};" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def resolved_expr(cfg, *, darwin, home):
+    cfg_nix = cfg if isinstance(cfg, str) else to_nix(cfg)
+    return (
+        f"(lib.resolve {{ homeDirectory = {nix_str(home)}; "
+        f"isDarwin = {'true' if darwin else 'false'}; cfg = {cfg_nix}; }})"
+    )
+
+
+def launchd(cfg, *, home="/Users/me", package=FAKE_PACKAGE, template=FAKE_TEMPLATE, prefix=None):
+    r = resolved_expr(cfg, darwin=True, home=home)
+    extra = f" labelPrefix = {nix_str(prefix)};" if prefix else ""
+    return nix_eval(
+        f"lib.launchdAgents {{ resolved = {r}; package = {nix_str(package)}; "
+        f"templatePath = {nix_str(template)};{extra} }}"
+    )
+
+
+def systemd(cfg, *, home="/home/me", package=FAKE_PACKAGE, template=FAKE_TEMPLATE):
+    r = resolved_expr(cfg, darwin=False, home=home)
+    return nix_eval(
+        f"lib.systemdUnits {{ resolved = {r}; package = {nix_str(package)}; "
+        f"templatePath = {nix_str(template)}; }}"
+    )
+
+
+def errors(cfg, *, darwin=False, home="/home/me"):
+    return nix_eval(f"lib.errors {resolved_expr(cfg, darwin=darwin, home=home)}")
