@@ -44,13 +44,14 @@ fn main() -> std::io::Result<()> {
         rt.worker_threads(n.max(1));
     }
     rt.build()?.block_on(async move {
-        let default_behavior = (args.chunks.is_some() || args.chunk_interval_ms > 0 || args.text.is_some()).then(|| {
-            standin::Behavior {
-                chunks: args.chunks,
-                chunk_interval_ms: args.chunk_interval_ms,
-                text: args.text.clone(),
-                ..Default::default()
-            }
+        let default_behavior = (args.chunks.is_some()
+            || args.chunk_interval_ms > 0
+            || args.text.is_some())
+        .then(|| standin::Behavior {
+            chunks: args.chunks,
+            chunk_interval_ms: args.chunk_interval_ms,
+            text: args.text.clone(),
+            ..Default::default()
         });
         let s = standin::StandIn::start_with(standin::Options {
             host: args.host.clone(),

@@ -63,7 +63,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { host: "127.0.0.1".into(), port: 0, record: true, default_behavior: None }
+        Options {
+            host: "127.0.0.1".into(),
+            port: 0,
+            record: true,
+            default_behavior: None,
+        }
     }
 }
 
@@ -96,15 +101,26 @@ pub struct Behavior {
 impl Behavior {
     /// Fail the next `n` requests with `status`.
     pub fn fail(n: u32, status: u16) -> Self {
-        Behavior { fail_next: n, fail_status: status, ..Default::default() }
+        Behavior {
+            fail_next: n,
+            fail_status: status,
+            ..Default::default()
+        }
     }
     /// Answer 401 to every request.
     pub fn unauthorized() -> Self {
-        Behavior { always_401: true, ..Default::default() }
+        Behavior {
+            always_401: true,
+            ..Default::default()
+        }
     }
     /// Stream `chunks` deltas spaced `interval_ms` apart.
     pub fn stream(chunks: u32, interval_ms: u64) -> Self {
-        Behavior { chunks: Some(chunks), chunk_interval_ms: interval_ms, ..Default::default() }
+        Behavior {
+            chunks: Some(chunks),
+            chunk_interval_ms: interval_ms,
+            ..Default::default()
+        }
     }
     pub fn with_retry_after(mut self, v: impl Into<String>) -> Self {
         self.retry_after = Some(v.into());
@@ -147,11 +163,18 @@ impl RecordedRequest {
     }
     /// First value of a header (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// All values of a header.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
     /// Body parsed as JSON.
     pub fn json(&self) -> Option<Value> {
@@ -161,7 +184,10 @@ impl RecordedRequest {
     pub fn credential(&self) -> Option<String> {
         let mut h = HeaderMap::new();
         for (k, v) in &self.headers {
-            if let (Ok(k), Ok(v)) = (header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            if let (Ok(k), Ok(v)) = (
+                header::HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 h.append(k, v);
             }
         }
@@ -217,7 +243,9 @@ pub struct StandIn {
 impl StandIn {
     /// Start on a free loopback port with recording on.
     pub async fn start() -> StandIn {
-        Self::start_with(Options::default()).await.expect("stand-in: bind loopback port")
+        Self::start_with(Options::default())
+            .await
+            .expect("stand-in: bind loopback port")
     }
 
     pub async fn start_with(opts: Options) -> std::io::Result<StandIn> {
@@ -239,8 +267,17 @@ impl StandIn {
                 })
                 .await;
         });
-        let host = if addr.ip().is_ipv6() { format!("[{}]", addr.ip()) } else { addr.ip().to_string() };
-        Ok(StandIn { addr, base_url: format!("http://{host}:{}", addr.port()), shared, shutdown: Some(tx) })
+        let host = if addr.ip().is_ipv6() {
+            format!("[{}]", addr.ip())
+        } else {
+            addr.ip().to_string()
+        };
+        Ok(StandIn {
+            addr,
+            base_url: format!("http://{host}:{}", addr.port()),
+            shared,
+            shutdown: Some(tx),
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -252,7 +289,10 @@ impl StandIn {
     }
     /// Requests whose path ends with `suffix`.
     pub fn requests_to(&self, suffix: &str) -> Vec<RecordedRequest> {
-        self.requests().into_iter().filter(|r| r.path().ends_with(suffix)).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path().ends_with(suffix))
+            .collect()
     }
     pub fn clear_requests(&self) {
         self.shared.requests.lock().clear();
@@ -278,7 +318,13 @@ impl StandIn {
     /// Make `refresh_token` valid once, for `email`.
     pub fn seed_refresh_token(&self, refresh_token: &str, email: &str) {
         let mut o = self.shared.oauth.lock();
-        o.refresh.insert(refresh_token.into(), RefreshEntry { email: email.into(), used: false });
+        o.refresh.insert(
+            refresh_token.into(),
+            RefreshEntry {
+                email: email.into(),
+                used: false,
+            },
+        );
     }
     /// Accept `access_token` on the Anthropic routes. From the first call on, only accepted
     /// credentials pass; any other gets 401 (strict mode).
@@ -299,7 +345,11 @@ impl StandIn {
     }
     /// Make an authorization code valid once (`grant_type=authorization_code`).
     pub fn seed_auth_code(&self, code: &str, email: &str) {
-        self.shared.oauth.lock().codes.insert(code.into(), email.into());
+        self.shared
+            .oauth
+            .lock()
+            .codes
+            .insert(code.into(), email.into());
     }
     /// `expires_in` of issued tokens (default 28800).
     pub fn set_expires_in(&self, secs: u64) {
@@ -399,7 +449,10 @@ impl Shared {
 
     fn next_id(&self, prefix: &str) -> String {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        format!("{prefix}{n:012x}{:012x}", self.started.elapsed().as_nanos() as u64 & 0xffff_ffff_ffff)
+        format!(
+            "{prefix}{n:012x}{:012x}",
+            self.started.elapsed().as_nanos() as u64 & 0xffff_ffff_ffff
+        )
     }
 
     /// Resolve (and consume one failure of) the behaviour for `key`; `"*"` applies when
@@ -414,10 +467,16 @@ impl Shared {
             None if use_default => map.get_mut("*"),
             None => None,
         };
-        let Some(b) = entry else { return Effective::default() };
+        let Some(b) = entry else {
+            return Effective::default();
+        };
         let fail = if b.fail_next > 0 {
             b.fail_next -= 1;
-            let status = if b.fail_status == 0 { 500 } else { b.fail_status };
+            let status = if b.fail_status == 0 {
+                500
+            } else {
+                b.fail_status
+            };
             Some((status, b.retry_after.clone(), b.fail_message.clone()))
         } else {
             None
@@ -463,16 +522,31 @@ async fn dispatch(sh: Arc<Shared>, req: Request) -> Response {
     }
     let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
-        Err(_) => return anthropic_error(StatusCode::PAYLOAD_TOO_LARGE, None, "request body too large or unreadable"),
+        Err(_) => {
+            return anthropic_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                "request body too large or unreadable",
+            );
+        }
     };
     if sh.record.load(Ordering::Relaxed) {
         let rec = RecordedRequest {
             method: parts.method.as_str().to_owned(),
-            uri: parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(),
+            uri: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
             headers: parts
                 .headers
                 .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect(),
             body: body.clone(),
             at: sh.started.elapsed(),
@@ -482,21 +556,38 @@ async fn dispatch(sh: Arc<Shared>, req: Request) -> Response {
     let path = parts.uri.path();
     let path = path.strip_suffix('/').unwrap_or(path);
     match parts.method {
-        Method::POST if path.ends_with("/v1/messages") => anthropic_messages(&sh, &parts.headers, &body).await,
-        Method::POST if path.ends_with("/v1/messages/count_tokens") => count_tokens(&sh, &parts.headers, &body).await,
-        Method::POST if path.ends_with("/oauth/token") => oauth_token(&sh, &parts.headers, &body).await,
-        Method::POST if path.ends_with("/chat/completions") => openai_chat(&sh, &parts.headers, &body).await,
-        Method::GET if path.ends_with("/models") => models(&sh, &parts.headers).await,
-        _ if path.contains("chat") || path.contains("/api/") => {
-            openai_error(StatusCode::NOT_FOUND, &format!("Unknown request URL: {} {}", parts.method, parts.uri.path()))
+        Method::POST if path.ends_with("/v1/messages") => {
+            anthropic_messages(&sh, &parts.headers, &body).await
         }
-        _ => anthropic_error(StatusCode::NOT_FOUND, None, &format!("Not found: {} {}", parts.method, parts.uri.path())),
+        Method::POST if path.ends_with("/v1/messages/count_tokens") => {
+            count_tokens(&sh, &parts.headers, &body).await
+        }
+        Method::POST if path.ends_with("/oauth/token") => {
+            oauth_token(&sh, &parts.headers, &body).await
+        }
+        Method::POST if path.ends_with("/chat/completions") => {
+            openai_chat(&sh, &parts.headers, &body).await
+        }
+        Method::GET if path.ends_with("/models") => models(&sh, &parts.headers).await,
+        _ if path.contains("chat") || path.contains("/api/") => openai_error(
+            StatusCode::NOT_FOUND,
+            &format!("Unknown request URL: {} {}", parts.method, parts.uri.path()),
+        ),
+        _ => anthropic_error(
+            StatusCode::NOT_FOUND,
+            None,
+            &format!("Not found: {} {}", parts.method, parts.uri.path()),
+        ),
     }
 }
 
 /// `x-api-key`, else the Bearer token of `Authorization`.
 fn credential(h: &HeaderMap) -> Option<&str> {
-    if let Some(v) = h.get("x-api-key").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+    if let Some(v) = h
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
         return Some(v);
     }
     let auth = h.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -517,12 +608,22 @@ async fn apply_behavior(eff: &Effective, dialect: Dialect) -> Option<Response> {
     }
     if let Some((status, retry_after, msg)) = &eff.fail {
         let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return Some(error_for(dialect, status, retry_after.as_deref(), msg.as_deref()));
+        return Some(error_for(
+            dialect,
+            status,
+            retry_after.as_deref(),
+            msg.as_deref(),
+        ));
     }
     None
 }
 
-fn error_for(dialect: Dialect, status: StatusCode, retry_after: Option<&str>, msg: Option<&str>) -> Response {
+fn error_for(
+    dialect: Dialect,
+    status: StatusCode,
+    retry_after: Option<&str>,
+    msg: Option<&str>,
+) -> Response {
     let default_msg = match status.as_u16() {
         401 => "invalid x-api-key",
         403 => "Your credit balance is too low to access the API.",
@@ -550,14 +651,20 @@ fn error_for(dialect: Dialect, status: StatusCode, retry_after: Option<&str>, ms
 // ---------------------------------------------------------------------------------------------
 
 fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn json_response(status: StatusCode, v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -580,7 +687,8 @@ fn anthropic_error(status: StatusCode, etype: Option<&str>, msg: &str) -> Respon
         status,
         &json!({"type": "error", "error": {"type": etype, "message": msg}, "request_id": "req_standin"}),
     );
-    r.headers_mut().insert("request-id", HeaderValue::from_static("req_standin"));
+    r.headers_mut()
+        .insert("request-id", HeaderValue::from_static("req_standin"));
     r
 }
 
@@ -593,24 +701,35 @@ fn openai_error(status: StatusCode, msg: &str) -> Response {
         429 => ("requests", json!("rate_limit_exceeded")),
         _ => ("server_error", Value::Null),
     };
-    json_response(status, &json!({"error": {"message": msg, "type": etype, "param": null, "code": code}}))
+    json_response(
+        status,
+        &json!({"error": {"message": msg, "type": etype, "param": null, "code": code}}),
+    )
 }
 
 fn sse_response(frames: Vec<Bytes>, interval: Duration) -> Response {
     let body = if interval.is_zero() {
-        Body::from_stream(futures_util::stream::iter(frames.into_iter().map(Ok::<Bytes, Infallible>)))
+        Body::from_stream(futures_util::stream::iter(
+            frames.into_iter().map(Ok::<Bytes, Infallible>),
+        ))
     } else {
-        Body::from_stream(futures_util::stream::unfold((frames.into_iter(), true), move |(mut it, first)| async move {
-            let f = it.next()?;
-            if !first {
-                tokio::time::sleep(interval).await;
-            }
-            Some((Ok::<Bytes, Infallible>(f), (it, false)))
-        }))
+        Body::from_stream(futures_util::stream::unfold(
+            (frames.into_iter(), true),
+            move |(mut it, first)| async move {
+                let f = it.next()?;
+                if !first {
+                    tokio::time::sleep(interval).await;
+                }
+                Some((Ok::<Bytes, Infallible>(f), (it, false)))
+            },
+        ))
     };
     let mut r = Response::new(body);
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("request-id", HeaderValue::from_static("req_standin"));
     r
@@ -662,14 +781,23 @@ fn content_text(c: &Value) -> String {
 /// An input object matching a JSON schema's properties, deterministic.
 fn synth_input(schema: Option<&Value>) -> Value {
     let mut out = serde_json::Map::new();
-    if let Some(props) = schema.and_then(|s| s.get("properties")).and_then(Value::as_object) {
+    if let Some(props) = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    {
         for (name, p) in props {
             let ty = p.get("type").and_then(Value::as_str).unwrap_or("string");
             let lname = name.to_ascii_lowercase();
             let v = match ty {
-                "string" => match p.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+                "string" => match p
+                    .get("enum")
+                    .and_then(Value::as_array)
+                    .and_then(|e| e.first())
+                {
                     Some(first) => first.clone(),
-                    None if lname.contains("location") || lname.contains("city") => json!("San Francisco, CA"),
+                    None if lname.contains("location") || lname.contains("city") => {
+                        json!("San Francisco, CA")
+                    }
                     None => json!("test"),
                 },
                 "number" | "integer" => json!(1),
@@ -689,7 +817,10 @@ fn wants_tool(text: &str) -> bool {
 }
 
 fn plan_anthropic(req: &Value, eff: &Effective) -> Plan {
-    let last = req.get("messages").and_then(Value::as_array).and_then(|m| m.last());
+    let last = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.last());
     if let Some(last) = last.filter(|m| m.get("role").and_then(Value::as_str) == Some("user")) {
         let content = last.get("content").unwrap_or(&Value::Null);
         if let Some(blocks) = content.as_array() {
@@ -702,12 +833,19 @@ fn plan_anthropic(req: &Value, eff: &Effective) -> Plan {
                 return Plan::Text(format!("The tool returned: {}", results.join("; ")));
             }
         }
-        let first_tool = req.get("tools").and_then(Value::as_array).and_then(|t| t.iter().find(|t| t.get("name").is_some()));
+        let first_tool = req
+            .get("tools")
+            .and_then(Value::as_array)
+            .and_then(|t| t.iter().find(|t| t.get("name").is_some()));
         if let Some(tool) = first_tool
             && wants_tool(&content_text(content))
         {
             return Plan::Tool {
-                name: tool.get("name").and_then(Value::as_str).unwrap_or("tool").to_owned(),
+                name: tool
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("tool")
+                    .to_owned(),
                 input: synth_input(tool.get("input_schema")),
             };
         }
@@ -716,23 +854,30 @@ fn plan_anthropic(req: &Value, eff: &Effective) -> Plan {
 }
 
 fn plan_openai(req: &Value, eff: &Effective) -> Plan {
-    let last = req.get("messages").and_then(Value::as_array).and_then(|m| m.last());
+    let last = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.last());
     if let Some(last) = last {
         let role = last.get("role").and_then(Value::as_str).unwrap_or("");
         let content = last.get("content").unwrap_or(&Value::Null);
         if role == "tool" {
             return Plan::Text(format!("The tool returned: {}", content_text(content)));
         }
-        let first_fn = req
-            .get("tools")
-            .and_then(Value::as_array)
-            .and_then(|t| t.iter().find_map(|t| t.get("function").filter(|f| f.get("name").is_some())));
+        let first_fn = req.get("tools").and_then(Value::as_array).and_then(|t| {
+            t.iter()
+                .find_map(|t| t.get("function").filter(|f| f.get("name").is_some()))
+        });
         if role == "user"
             && let Some(f) = first_fn
             && wants_tool(&content_text(content))
         {
             return Plan::Tool {
-                name: f.get("name").and_then(Value::as_str).unwrap_or("tool").to_owned(),
+                name: f
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("tool")
+                    .to_owned(),
                 input: synth_input(f.get("parameters")),
             };
         }
@@ -816,27 +961,63 @@ async fn anthropic_front(
         return Err(r);
     }
     let Some(key) = key else {
-        return Err(anthropic_error(StatusCode::UNAUTHORIZED, None, "x-api-key header is required"));
+        return Err(anthropic_error(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "x-api-key header is required",
+        ));
     };
     if !sh.accepts(key) {
-        let msg = if headers.contains_key("x-api-key") { "invalid x-api-key" } else { "Invalid bearer token" };
+        let msg = if headers.contains_key("x-api-key") {
+            "invalid x-api-key"
+        } else {
+            "Invalid bearer token"
+        };
         return Err(anthropic_error(StatusCode::UNAUTHORIZED, None, msg));
     }
     if !headers.contains_key("anthropic-version") {
-        return Err(anthropic_error(StatusCode::BAD_REQUEST, None, "anthropic-version: header is required"));
+        return Err(anthropic_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            "anthropic-version: header is required",
+        ));
     }
     let v: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
-        _ => return Err(anthropic_error(StatusCode::BAD_REQUEST, None, "Request body is not valid JSON object")),
+        _ => {
+            return Err(anthropic_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                "Request body is not valid JSON object",
+            ));
+        }
     };
-    if v.get("model").and_then(Value::as_str).is_none_or(str::is_empty) {
-        return Err(anthropic_error(StatusCode::BAD_REQUEST, None, "model: Field required"));
+    if v.get("model")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(anthropic_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            "model: Field required",
+        ));
     }
-    if !v.get("messages").and_then(Value::as_array).is_some_and(|m| !m.is_empty()) {
-        return Err(anthropic_error(StatusCode::BAD_REQUEST, None, "messages: Field required"));
+    if v.get("messages")
+        .and_then(Value::as_array)
+        .is_none_or(|m| m.is_empty())
+    {
+        return Err(anthropic_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            "messages: Field required",
+        ));
     }
     if need_max_tokens && !v.get("max_tokens").is_some_and(Value::is_u64) {
-        return Err(anthropic_error(StatusCode::BAD_REQUEST, None, "max_tokens: Field required"));
+        return Err(anthropic_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            "max_tokens: Field required",
+        ));
     }
     Ok((v, eff))
 }
@@ -846,18 +1027,30 @@ async fn anthropic_messages(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> R
         Ok(x) => x,
         Err(r) => return r,
     };
-    let model = req.get("model").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let input_tokens = estimate_tokens(&req, &["system", "messages", "tools"]);
     let plan = plan_anthropic(&req, &eff);
     let id = sh.next_id("msg_01");
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if !stream {
         let (content, stop, out_tokens) = match &plan {
-            Plan::Text(t) => (json!([{"type": "text", "text": t}]), "end_turn", count_words(t)),
+            Plan::Text(t) => (
+                json!([{"type": "text", "text": t}]),
+                "end_turn",
+                count_words(t),
+            ),
             Plan::Tool { name, input } => {
                 let tid = sh.next_id("toolu_01");
                 let n = estimate_tokens(&json!({"i": input.to_string()}), &["i"]) + 10;
-                (json!([{"type": "tool_use", "id": tid, "name": name, "input": input}]), "tool_use", n)
+                (
+                    json!([{"type": "tool_use", "id": tid, "name": name, "input": input}]),
+                    "tool_use",
+                    n,
+                )
             }
         };
         let v = json!({
@@ -867,7 +1060,8 @@ async fn anthropic_messages(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> R
                       "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
         });
         let mut r = json_response(StatusCode::OK, &v);
-        r.headers_mut().insert("request-id", HeaderValue::from_static("req_standin"));
+        r.headers_mut()
+            .insert("request-id", HeaderValue::from_static("req_standin"));
         return r;
     }
 
@@ -887,7 +1081,12 @@ async fn anthropic_messages(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> R
                 &mut first,
                 &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
             );
-            (split_pieces(t, eff.chunks), "end_turn", count_words(t), "text_delta")
+            (
+                split_pieces(t, eff.chunks),
+                "end_turn",
+                count_words(t),
+                "text_delta",
+            )
         }
         Plan::Tool { name, input } => {
             let tid = sh.next_id("toolu_01");
@@ -898,7 +1097,12 @@ async fn anthropic_messages(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> R
             );
             let s = input.to_string();
             let n = eff.chunks.unwrap_or(3);
-            (split_pieces(&s, Some(n)), "tool_use", estimate_tokens(&json!({"i": s}), &["i"]) + 10, "input_json_delta")
+            (
+                split_pieces(&s, Some(n)),
+                "tool_use",
+                estimate_tokens(&json!({"i": s}), &["i"]) + 10,
+                "input_json_delta",
+            )
         }
     };
     anthropic_event(&mut first, &json!({"type": "ping"}));
@@ -906,7 +1110,10 @@ async fn anthropic_messages(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> R
     for (i, p) in pieces.iter().enumerate() {
         if eff.stream_error_after.is_some_and(|n| i as u32 >= n) {
             let mut f = Vec::new();
-            anthropic_event(&mut f, &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
+            anthropic_event(
+                &mut f,
+                &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            );
             frames.push(Bytes::from(f));
             return sse_response(frames, Duration::from_millis(eff.chunk_interval_ms));
         }
@@ -916,11 +1123,17 @@ async fn anthropic_messages(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> R
             json!({"type": "input_json_delta", "partial_json": p})
         };
         let mut f = Vec::with_capacity(128);
-        anthropic_event(&mut f, &json!({"type": "content_block_delta", "index": 0, "delta": delta}));
+        anthropic_event(
+            &mut f,
+            &json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+        );
         frames.push(Bytes::from(f));
     }
     let mut last = Vec::with_capacity(256);
-    anthropic_event(&mut last, &json!({"type": "content_block_stop", "index": 0}));
+    anthropic_event(
+        &mut last,
+        &json!({"type": "content_block_stop", "index": 0}),
+    );
     anthropic_event(
         &mut last,
         &json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
@@ -946,7 +1159,10 @@ async fn count_tokens(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Respons
 // ---------------------------------------------------------------------------------------------
 
 fn oauth_error(error: &str, desc: &str) -> Response {
-    json_response(StatusCode::BAD_REQUEST, &json!({"error": error, "error_description": desc}))
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": error, "error_description": desc}),
+    )
 }
 
 async fn oauth_token(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response {
@@ -958,9 +1174,10 @@ async fn oauth_token(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
         url::form_urlencoded::parse(body).into_owned().collect()
     } else {
         match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => {
-                m.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect()
-            }
+            Ok(Value::Object(m)) => m
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                .collect(),
             _ => return oauth_error("invalid_request", "Request body must be JSON"),
         }
     };
@@ -985,7 +1202,10 @@ async fn oauth_token(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
             status,
             &json!({"error": "server_error", "error_description": msg.as_deref().unwrap_or("Stand-in failure")}),
         );
-        if let Some(v) = retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(v) = retry_after
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
             r.headers_mut().insert("retry-after", v);
         }
         return r;
@@ -1014,7 +1234,13 @@ async fn oauth_token(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
             None => return oauth_error("invalid_grant", "Invalid authorization code"),
         }
     };
-    o.refresh.insert(refresh.clone(), RefreshEntry { email: email.clone(), used: false });
+    o.refresh.insert(
+        refresh.clone(),
+        RefreshEntry {
+            email: email.clone(),
+            used: false,
+        },
+    );
     o.access.insert(access.clone());
     o.strict = true;
     let expires_in = o.expires_in;
@@ -1058,13 +1284,33 @@ async fn openai_chat(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
     }
     let req: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
-        _ => return openai_error(StatusCode::BAD_REQUEST, "We could not parse the JSON body of your request."),
+        _ => {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "We could not parse the JSON body of your request.",
+            );
+        }
     };
-    let Some(model) = req.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()).map(str::to_owned) else {
-        return openai_error(StatusCode::BAD_REQUEST, "you must provide a model parameter");
+    let Some(model) = req
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+    else {
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "you must provide a model parameter",
+        );
     };
-    if !req.get("messages").and_then(Value::as_array).is_some_and(|m| !m.is_empty()) {
-        return openai_error(StatusCode::BAD_REQUEST, "Missing required parameter: 'messages'.");
+    if req
+        .get("messages")
+        .and_then(Value::as_array)
+        .is_none_or(|m| m.is_empty())
+    {
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter: 'messages'.",
+        );
     }
     let prompt_tokens = estimate_tokens(&req, &["messages", "tools"]);
     let plan = plan_openai(&req, &eff);
@@ -1074,7 +1320,11 @@ async fn openai_chat(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
 
     if !stream {
         let (message, finish, completion_tokens) = match &plan {
-            Plan::Text(t) => (json!({"role": "assistant", "content": t, "refusal": null}), "stop", count_words(t)),
+            Plan::Text(t) => (
+                json!({"role": "assistant", "content": t, "refusal": null}),
+                "stop",
+                count_words(t),
+            ),
             Plan::Tool { name, input } => {
                 let cid = sh.next_id("call_");
                 (
@@ -1097,7 +1347,10 @@ async fn openai_chat(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
         );
     }
 
-    let include_usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let chunk = |delta: Value, finish: Value| {
         let mut c = json!({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -1113,12 +1366,21 @@ async fn openai_chat(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
     let (completion_tokens, finish) = match &plan {
         Plan::Text(t) => {
             let mut f = Vec::new();
-            openai_data(&mut f, &chunk(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null));
+            openai_data(
+                &mut f,
+                &chunk(
+                    json!({"role": "assistant", "content": "", "refusal": null}),
+                    Value::Null,
+                ),
+            );
             frames.push(Bytes::from(f));
             for (i, p) in split_pieces(t, eff.chunks).iter().enumerate() {
                 if eff.stream_error_after.is_some_and(|n| i as u32 >= n) {
                     let mut f = Vec::new();
-                    openai_data(&mut f, &json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}}));
+                    openai_data(
+                        &mut f,
+                        &json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}}),
+                    );
                     frames.push(Bytes::from(f));
                     return sse_response(frames, Duration::from_millis(eff.chunk_interval_ms));
                 }
@@ -1143,7 +1405,13 @@ async fn openai_chat(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Response
             let s = input.to_string();
             for p in split_pieces(&s, Some(eff.chunks.unwrap_or(3))) {
                 let mut f = Vec::new();
-                openai_data(&mut f, &chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}), Value::Null));
+                openai_data(
+                    &mut f,
+                    &chunk(
+                        json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}),
+                        Value::Null,
+                    ),
+                );
                 frames.push(Bytes::from(f));
             }
             (estimate_tokens(&json!({"i": s}), &["i"]) + 10, "tool_calls")
@@ -1171,12 +1439,21 @@ async fn models(sh: &Shared, headers: &HeaderMap) -> Response {
     let anthropic = headers.contains_key("anthropic-version");
     let key = credential(headers);
     let eff = sh.effective(key, true);
-    let dialect = if anthropic { Dialect::Anthropic } else { Dialect::OpenAi };
+    let dialect = if anthropic {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAi
+    };
     if let Some(r) = apply_behavior(&eff, dialect).await {
         return r;
     }
     if key.is_none() {
-        return error_for(dialect, StatusCode::UNAUTHORIZED, None, Some("missing credential"));
+        return error_for(
+            dialect,
+            StatusCode::UNAUTHORIZED,
+            None,
+            Some("missing credential"),
+        );
     }
     if anthropic {
         let data: Vec<Value> = MODELS
@@ -1184,9 +1461,20 @@ async fn models(sh: &Shared, headers: &HeaderMap) -> Response {
             .filter(|m| m.starts_with("claude"))
             .map(|m| json!({"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}))
             .collect();
-        let first = data.first().and_then(|d| d.get("id")).cloned().unwrap_or(Value::Null);
-        let last = data.last().and_then(|d| d.get("id")).cloned().unwrap_or(Value::Null);
-        return json_response(StatusCode::OK, &json!({"data": data, "has_more": false, "first_id": first, "last_id": last}));
+        let first = data
+            .first()
+            .and_then(|d| d.get("id"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let last = data
+            .last()
+            .and_then(|d| d.get("id"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        return json_response(
+            StatusCode::OK,
+            &json!({"data": data, "has_more": false, "first_id": first, "last_id": last}),
+        );
     }
     let data: Vec<Value> = MODELS
         .iter()
@@ -1211,13 +1499,22 @@ async fn models(sh: &Shared, headers: &HeaderMap) -> Response {
 ///   `GET /_standin/oauth` → `{"strict", "access_tokens", "refresh_tokens": {tok: {email, used}}, "issued": [...]}`.
 /// * `POST /_standin/record` `{"enabled": bool}`.
 async fn control(sh: &Shared, parts: &Parts, body: Body) -> Response {
-    let body = axum::body::to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .unwrap_or_default();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let ok = || json_response(StatusCode::OK, &json!({"ok": true}));
     match (&parts.method, parts.uri.path()) {
-        (&Method::GET, "/_standin/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, "/_standin/health") => {
+            json_response(StatusCode::OK, &json!({"status": "ok"}))
+        }
         (&Method::GET, "/_standin/requests") => {
-            let list: Vec<Value> = sh.requests.lock().iter().map(RecordedRequest::to_json).collect();
+            let list: Vec<Value> = sh
+                .requests
+                .lock()
+                .iter()
+                .map(RecordedRequest::to_json)
+                .collect();
             json_response(StatusCode::OK, &Value::Array(list))
         }
         (&Method::DELETE, "/_standin/requests") => {
@@ -1234,7 +1531,10 @@ async fn control(sh: &Shared, parts: &Parts, body: Body) -> Response {
         }
         (&Method::POST, "/_standin/behavior") => {
             let Some(key) = parsed.get("key").and_then(Value::as_str).map(str::to_owned) else {
-                return json_response(StatusCode::BAD_REQUEST, &json!({"error": "key is required"}));
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": "key is required"}),
+                );
             };
             if parsed.get("remove").and_then(Value::as_bool) == Some(true) {
                 sh.behaviors.lock().remove(&key);
@@ -1250,27 +1550,51 @@ async fn control(sh: &Shared, parts: &Parts, body: Body) -> Response {
         }
         (&Method::POST, "/_standin/oauth") => {
             let mut o = sh.oauth.lock();
-            for rt in parsed.get("refresh_tokens").and_then(Value::as_array).into_iter().flatten() {
+            for rt in parsed
+                .get("refresh_tokens")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let (tok, email) = match rt {
                     Value::String(s) => (s.clone(), "user@example.com".to_owned()),
                     _ => (
-                        rt.get("token").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                        rt.get("email").and_then(Value::as_str).unwrap_or("user@example.com").to_owned(),
+                        rt.get("token")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        rt.get("email")
+                            .and_then(Value::as_str)
+                            .unwrap_or("user@example.com")
+                            .to_owned(),
                     ),
                 };
                 if !tok.is_empty() {
                     o.refresh.insert(tok, RefreshEntry { email, used: false });
                 }
             }
-            for at in parsed.get("access_tokens").and_then(Value::as_array).into_iter().flatten() {
+            for at in parsed
+                .get("access_tokens")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(s) = at.as_str() {
                     o.access.insert(s.to_owned());
                     o.strict = true;
                 }
             }
-            for c in parsed.get("codes").and_then(Value::as_array).into_iter().flatten() {
+            for c in parsed
+                .get("codes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(code) = c.get("code").and_then(Value::as_str) {
-                    let email = c.get("email").and_then(Value::as_str).unwrap_or("user@example.com");
+                    let email = c
+                        .get("email")
+                        .and_then(Value::as_str)
+                        .unwrap_or("user@example.com");
                     o.codes.insert(code.to_owned(), email.to_owned());
                 }
             }
@@ -1299,10 +1623,16 @@ async fn control(sh: &Shared, parts: &Parts, body: Body) -> Response {
             )
         }
         (&Method::POST, "/_standin/record") => {
-            let on = parsed.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+            let on = parsed
+                .get("enabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             sh.record.store(on, Ordering::Relaxed);
             ok()
         }
-        _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "unknown control endpoint"})),
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "unknown control endpoint"}),
+        ),
     }
 }
