@@ -713,14 +713,16 @@ fn sse_response(frames: Vec<Bytes>, interval: Duration) -> Response {
             frames.into_iter().map(Ok::<Bytes, Infallible>),
         ))
     } else {
+        // Frame i is due at start + i * interval (absolute schedule: no drift from timer rounding).
+        let start = tokio::time::Instant::now();
         Body::from_stream(futures_util::stream::unfold(
-            (frames.into_iter(), true),
-            move |(mut it, first)| async move {
+            (frames.into_iter(), 0u32),
+            move |(mut it, i)| async move {
                 let f = it.next()?;
-                if !first {
-                    tokio::time::sleep(interval).await;
+                if i > 0 {
+                    tokio::time::sleep_until(start + interval * i).await;
                 }
-                Some((Ok::<Bytes, Infallible>(f), (it, false)))
+                Some((Ok::<Bytes, Infallible>(f), (it, i + 1)))
             },
         ))
     };
