@@ -1,0 +1,251 @@
+//! Fixed-concurrency HTTP load generator for the cliproxy benchmark (loopback only).
+//!
+//! `loadgen --url URL [-c 16] [-n 10000 | -d 5] [--body JSON | --body-file F] [-H 'k: v']... [--stream]`
+//!
+//! Every connection runs requests back to back; each request's latency (send → last body byte) and
+//! time to first body byte are recorded. Prints one JSON object with counts, requests/s and
+//! percentiles in milliseconds. `--gaps` also records the spacing of body chunks (SSE pacing check).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::json;
+
+#[derive(Parser, Debug, Clone)]
+struct Args {
+    /// Target URL (must be loopback).
+    #[arg(long)]
+    url: String,
+    /// Concurrent connections.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    concurrency: usize,
+    /// Total requests (ignored when --duration is set).
+    #[arg(short = 'n', long, default_value_t = 1000)]
+    requests: u64,
+    /// Run for this many seconds instead of a request count.
+    #[arg(short = 'd', long)]
+    duration: Option<f64>,
+    /// Warm-up requests per connection before measuring.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Request body (POST); without a body the request is a GET.
+    #[arg(long)]
+    body: Option<String>,
+    #[arg(long)]
+    body_file: Option<String>,
+    /// Extra header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// Label copied into the output.
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Record gaps between body chunks.
+    #[arg(long)]
+    gaps: bool,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Worker threads (default 1: leave the cores to the servers under test).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+#[derive(Default)]
+struct Samples {
+    latency_us: Vec<u64>,
+    ttfb_us: Vec<u64>,
+    gaps_us: Vec<u64>,
+    ok: u64,
+    errors: u64,
+    non_2xx: u64,
+    bytes: u64,
+    first_error: Option<String>,
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn summary(v: &mut [u64]) -> serde_json::Value {
+    v.sort_unstable();
+    let mean = if v.is_empty() { 0.0 } else { v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0 };
+    json!({
+        "p50": pct(v, 50.0), "p90": pct(v, 90.0), "p99": pct(v, 99.0),
+        "mean": mean, "max": v.last().map_or(0.0, |m| *m as f64 / 1000.0), "count": v.len(),
+    })
+}
+
+async fn one(
+    client: &reqwest::Client,
+    args: &Args,
+    body: &Option<bytes::Bytes>,
+    headers: &reqwest::header::HeaderMap,
+    s: &mut Samples,
+    record: bool,
+) {
+    let t0 = Instant::now();
+    let req = match body {
+        Some(b) => client.post(&args.url).body(b.clone()),
+        None => client.get(&args.url),
+    };
+    let res = req.headers(headers.clone()).send().await;
+    let mut resp = match res {
+        Ok(r) => r,
+        Err(e) => {
+            s.errors += 1;
+            s.first_error.get_or_insert_with(|| format!("{e:?}"));
+            return;
+        }
+    };
+    let status = resp.status();
+    let mut ttfb = None;
+    let mut last = t0;
+    let mut n = 0u64;
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                let now = Instant::now();
+                if ttfb.is_none() {
+                    ttfb = Some(now - t0);
+                } else if record && args.gaps {
+                    s.gaps_us.push((now - last).as_micros() as u64);
+                }
+                last = now;
+                n += c.len() as u64;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                s.errors += 1;
+                s.first_error.get_or_insert_with(|| format!("body: {e:?}"));
+                return;
+            }
+        }
+    }
+    if !record {
+        return;
+    }
+    let lat = t0.elapsed();
+    s.bytes += n;
+    if status.is_success() {
+        s.ok += 1;
+        s.latency_us.push(lat.as_micros() as u64);
+        s.ttfb_us.push(ttfb.unwrap_or(lat).as_micros() as u64);
+    } else {
+        s.non_2xx += 1;
+        s.first_error.get_or_insert_with(|| format!("status {status}"));
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let host = url::Url::parse(&args.url)?.host_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(
+        host == "localhost" || host.starts_with("127.") || host == "[::1]",
+        "loadgen only targets loopback, not {host}"
+    );
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let body = match (&args.body, &args.body_file) {
+        (Some(b), _) => Some(bytes::Bytes::from(b.clone())),
+        (None, Some(f)) => Some(bytes::Bytes::from(std::fs::read(f)?)),
+        (None, None) => None,
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    for h in &args.headers {
+        let (k, v) = h.split_once(':').ok_or_else(|| anyhow::anyhow!("bad header {h:?}"))?;
+        headers.append(reqwest::header::HeaderName::from_bytes(k.trim().as_bytes())?, v.trim().parse()?);
+    }
+    if body.is_some() && !headers.contains_key("content-type") {
+        headers.insert("content-type", "application/json".parse()?);
+    }
+    let client = reqwest::Client::builder()
+        .http1_only()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(Duration::from_secs_f64(args.timeout))
+        .build()?;
+    let args = Arc::new(args);
+    let body = Arc::new(body);
+    let headers = Arc::new(headers);
+
+    // Warm-up: open every connection.
+    let mut warm = Vec::new();
+    for _ in 0..args.concurrency {
+        let (c, a, b, h) = (client.clone(), args.clone(), body.clone(), headers.clone());
+        warm.push(tokio::spawn(async move {
+            let mut s = Samples::default();
+            for _ in 0..a.warmup {
+                one(&c, &a, &b, &h, &mut s, false).await;
+            }
+        }));
+    }
+    for w in warm {
+        w.await?;
+    }
+
+    let issued = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = args.duration.map(|d| start + Duration::from_secs_f64(d));
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (c, a, b, h, issued) = (client.clone(), args.clone(), body.clone(), headers.clone(), issued.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = Samples::default();
+            loop {
+                match deadline {
+                    Some(d) if Instant::now() >= d => break,
+                    None if issued.fetch_add(1, Ordering::Relaxed) >= a.requests => break,
+                    _ => {}
+                }
+                one(&c, &a, &b, &h, &mut s, true).await;
+            }
+            s
+        }));
+    }
+    let mut all = Samples::default();
+    for t in tasks {
+        let s = t.await?;
+        all.latency_us.extend(s.latency_us);
+        all.ttfb_us.extend(s.ttfb_us);
+        all.gaps_us.extend(s.gaps_us);
+        all.ok += s.ok;
+        all.errors += s.errors;
+        all.non_2xx += s.non_2xx;
+        all.bytes += s.bytes;
+        if all.first_error.is_none() {
+            all.first_error = s.first_error;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let out = json!({
+        "label": args.label,
+        "url": args.url,
+        "concurrency": args.concurrency,
+        "elapsed_s": elapsed,
+        "ok": all.ok,
+        "non_2xx": all.non_2xx,
+        "errors": all.errors,
+        "requests": all.ok + all.non_2xx + all.errors,
+        "rps": all.ok as f64 / elapsed,
+        "bytes": all.bytes,
+        "latency_ms": summary(&mut all.latency_us),
+        "ttfb_ms": summary(&mut all.ttfb_us),
+        "gaps_ms": if args.gaps { summary(&mut all.gaps_us) } else { serde_json::Value::Null },
+        "first_error": all.first_error,
+    });
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Stand-in upstream server (Anthropic, Anthropic OAuth, OpenAI-compatible) for tests and benchmarks.
+//!
+//! `cargo run --example standin -- --port 0 [--no-record]` prints `LISTENING http://127.0.0.1:PORT`.
+//! See `tests/standin/mod.rs` for routes and the `/_standin/*` control surface.
+
+#[path = "../tests/standin/mod.rs"]
+mod standin;
+
+use std::io::Write;
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(about = "Stand-in upstream for cliproxy tests and benchmarks")]
+struct Args {
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Do not record requests (benchmarks).
+    #[arg(long)]
+    no_record: bool,
+    /// Default number of content deltas per stream.
+    #[arg(long)]
+    chunks: Option<u32>,
+    /// Default spacing between stream chunks in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    chunk_interval_ms: u64,
+    /// Default answer text.
+    #[arg(long)]
+    text: Option<String>,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    rt.build()?.block_on(async move {
+        let default_behavior = (args.chunks.is_some()
+            || args.chunk_interval_ms > 0
+            || args.text.is_some())
+        .then(|| standin::Behavior {
+            chunks: args.chunks,
+            chunk_interval_ms: args.chunk_interval_ms,
+            text: args.text.clone(),
+            ..Default::default()
+        });
+        let s = standin::StandIn::start_with(standin::Options {
+            host: args.host.clone(),
+            port: args.port,
+            record: !args.no_record,
+            default_behavior,
+        })
+        .await?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "LISTENING {}", s.base_url)?;
+        out.flush()?;
+        drop(out);
+        let _ = tokio::signal::ctrl_c().await;
+        drop(s);
+        Ok(())
+    })
+}
