@@ -74,7 +74,11 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 
 fn summary(v: &mut [u64]) -> serde_json::Value {
     v.sort_unstable();
-    let mean = if v.is_empty() { 0.0 } else { v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0 };
+    let mean = if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<u64>() as f64 / v.len() as f64 / 1000.0
+    };
     json!({
         "p50": pct(v, 50.0), "p90": pct(v, 90.0), "p99": pct(v, 99.0),
         "mean": mean, "max": v.last().map_or(0.0, |m| *m as f64 / 1000.0), "count": v.len(),
@@ -138,13 +142,17 @@ async fn one(
         s.ttfb_us.push(ttfb.unwrap_or(lat).as_micros() as u64);
     } else {
         s.non_2xx += 1;
-        s.first_error.get_or_insert_with(|| format!("status {status}"));
+        s.first_error
+            .get_or_insert_with(|| format!("status {status}"));
     }
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let host = url::Url::parse(&args.url)?.host_str().unwrap_or_default().to_owned();
+    let host = url::Url::parse(&args.url)?
+        .host_str()
+        .unwrap_or_default()
+        .to_owned();
     anyhow::ensure!(
         host == "localhost" || host.starts_with("127.") || host == "[::1]",
         "loadgen only targets loopback, not {host}"
@@ -164,8 +172,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut headers = reqwest::header::HeaderMap::new();
     for h in &args.headers {
-        let (k, v) = h.split_once(':').ok_or_else(|| anyhow::anyhow!("bad header {h:?}"))?;
-        headers.append(reqwest::header::HeaderName::from_bytes(k.trim().as_bytes())?, v.trim().parse()?);
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("bad header {h:?}"))?;
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(k.trim().as_bytes())?,
+            v.trim().parse()?,
+        );
     }
     if body.is_some() && !headers.contains_key("content-type") {
         headers.insert("content-type", "application/json".parse()?);
@@ -201,7 +214,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let deadline = args.duration.map(|d| start + Duration::from_secs_f64(d));
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency {
-        let (c, a, b, h, issued) = (client.clone(), args.clone(), body.clone(), headers.clone(), issued.clone());
+        let (c, a, b, h, issued) = (
+            client.clone(),
+            args.clone(),
+            body.clone(),
+            headers.clone(),
+            issued.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut s = Samples::default();
             loop {
