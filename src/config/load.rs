@@ -64,6 +64,26 @@ pub fn expand_tilde(path: &str, env: &EnvMap) -> PathBuf {
     }
 }
 
+fn yaml_options() -> serde_saphyr::Options {
+    // YAML 1.2 booleans only (like CLIProxyAPI's yaml.v3): `X-Flag: yes` stays the text "yes".
+    serde_saphyr::options! { strict_booleans: true }
+}
+
+fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_saphyr::Error> {
+    serde_saphyr::from_str_with_options(text, yaml_options())
+}
+
+/// figment format backed by serde-saphyr with our YAML options.
+struct Yaml;
+
+impl figment::providers::Format for Yaml {
+    type Error = serde_saphyr::Error;
+    const NAME: &'static str = "YAML";
+    fn from_str<T: serde::de::DeserializeOwned>(string: &str) -> Result<T, Self::Error> {
+        from_yaml(string)
+    }
+}
+
 /// Parses YAML text into `Config`, with errors that carry line and column.
 fn parse_yaml(path: &Path, text: &str) -> Result<Vec<String>, ConfigError> {
     let yaml_err = |e: serde_saphyr::Error| ConfigError::Yaml {
@@ -74,8 +94,8 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<String>, ConfigError> {
         return Ok(Vec::new());
     }
     // Typed parse first: type errors are reported with the position in the file.
-    serde_saphyr::from_str::<Config>(text).map_err(yaml_err)?;
-    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(yaml_err)?;
+    from_yaml::<Config>(text).map_err(yaml_err)?;
+    let value: serde_json::Value = from_yaml(text).map_err(yaml_err)?;
     let mut unknown = Vec::new();
     if value.is_object() {
         let _: Result<Config, _> = serde_ignored::deserialize(value, |p| {
@@ -102,7 +122,7 @@ pub fn load(
             })?;
             unknown_keys = parse_yaml(p, &text)?;
             if !text.trim().is_empty() {
-                figment = figment.merge(serde_saphyr::figment::Yaml::string(&text));
+                figment = figment.merge(Yaml::string(&text));
             }
             ConfigSource::File(p.to_path_buf())
         }

@@ -127,6 +127,35 @@ impl Default for Config {
     }
 }
 
+/// Header maps: YAML reads `X-Flag: yes` as a bool and `X-N: 1` as a number; a
+/// header value is text either way.
+fn header_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        B(bool),
+        I(i64),
+        F(f64),
+    }
+    let raw: Option<BTreeMap<String, Scalar>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Scalar::S(s) => s,
+                Scalar::B(b) => b.to_string(),
+                Scalar::I(i) => i.to_string(),
+                Scalar::F(f) => f.to_string(),
+            };
+            (k, v)
+        })
+        .collect())
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
@@ -176,6 +205,7 @@ pub struct ApiKeyEntry {
     pub base_url: String,
     pub proxy_url: String,
     pub models: Vec<ModelAlias>,
+    #[serde(deserialize_with = "header_map")]
     pub headers: BTreeMap<String, String>,
     pub excluded_models: Vec<String>,
     pub disable_cooling: bool,
@@ -193,6 +223,7 @@ pub struct OpenAiCompat {
     pub base_url: String,
     pub api_key_entries: Vec<CompatKey>,
     pub models: Vec<ModelAlias>,
+    #[serde(deserialize_with = "header_map")]
     pub headers: BTreeMap<String, String>,
     pub disable_cooling: bool,
 }

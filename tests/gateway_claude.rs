@@ -1,0 +1,755 @@
+//! Anthropic Messages through the real gateway binary to a stand-in Anthropic upstream.
+
+mod common;
+mod standin;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use standin::{Behavior, StandIn};
+
+const MODEL: &str = "claude-opus-4-5-20251101";
+
+fn claude_block(si: &StandIn) -> String {
+    format!(
+        "claude:\n  base-url: {}\n  token-url: {}\n",
+        si.base_url,
+        si.url("/v1/oauth/token")
+    )
+}
+
+fn api_keys_block(si: &StandIn, keys: &[(&str, i64)]) -> String {
+    let mut s = String::from("claude-api-key:\n");
+    for (k, prio) in keys {
+        s.push_str(&format!(
+            "  - api-key: {k}\n    base-url: {}\n    priority: {prio}\n",
+            si.base_url
+        ));
+    }
+    s
+}
+
+fn msg_requests(si: &StandIn) -> Vec<standin::RecordedRequest> {
+    si.requests()
+        .into_iter()
+        .filter(|r| r.path().ends_with("/v1/messages"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_curl_check_is_served_through_a_claude_oauth_account() {
+    let si = StandIn::start().await;
+    si.seed_access_token("sk-ant-oat01-test-access");
+    let g = start(
+        &claude_block(&si),
+        &[(
+            "claude-user@example.com.json",
+            claude_oauth_file(
+                "user@example.com",
+                "sk-ant-oat01-test-access",
+                "rt-1",
+                8 * 3600,
+            ),
+        )],
+    )
+    .await;
+    // Exactly the seed's curl: no client key, anthropic-version only.
+    let raw = br#"{"model":"claude-opus-4-5-20251101","messages":[{"role":"user","content":"test"}],"max_tokens":10}"#;
+    let r = reqwest::Client::new()
+        .post(g.url("/v1/messages"))
+        .header("Content-Type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .body(&raw[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", g.logs());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["content"][0]["type"], "text");
+
+    let reqs = msg_requests(&si);
+    assert_eq!(reqs.len(), 1);
+    let up = &reqs[0];
+    assert_eq!(up.uri, "/v1/messages?beta=true");
+    assert_eq!(
+        up.header("authorization"),
+        Some("Bearer sk-ant-oat01-test-access")
+    );
+    assert_eq!(up.header("x-api-key"), None);
+    let beta = up.header("anthropic-beta").unwrap();
+    assert!(beta.contains("oauth-2025-04-20"), "{beta}");
+    assert!(beta.contains("claude-code-20250219"), "{beta}");
+    assert_eq!(up.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(up.header("x-app"), Some("cli"));
+    assert!(up.header("user-agent").unwrap().starts_with("claude-cli/"));
+    assert_eq!(
+        up.header("anthropic-dangerous-direct-browser-access"),
+        Some("true")
+    );
+    assert_eq!(up.header("x-stainless-lang"), Some("js"));
+    // Same dialect: the body is forwarded byte for byte.
+    assert_eq!(&up.body[..], &raw[..]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_key_entries_use_x_api_key_custom_headers_and_client_betas() {
+    let si = StandIn::start().await;
+    let cfg = format!(
+        "claude-api-key:\n  - api-key: sk-ant-api03-fake-1\n    base-url: {}\n    headers:\n      X-Custom: yes\n",
+        si.base_url
+    );
+    let g = start(&cfg, &[]).await;
+    let r = post_messages(
+        &g,
+        &messages_body(MODEL, false),
+        &[
+            ("anthropic-beta", "prompt-caching-2024-07-31"),
+            ("x-api-key", "client-side-ignored"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let up = &msg_requests(&si)[0];
+    assert_eq!(up.header("x-api-key"), Some("sk-ant-api03-fake-1"));
+    assert_eq!(up.header("authorization"), None);
+    assert_eq!(
+        up.header("anthropic-beta"),
+        Some("prompt-caching-2024-07-31")
+    );
+    assert_eq!(up.header("x-custom"), Some("yes"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streaming_events_arrive_in_order_and_as_they_are_sent() {
+    let si = StandIn::start().await;
+    si.set_behavior("*", Behavior::stream(6, 300));
+    let g = start(&api_keys_block(&si, &[("sk-ant-api03-a", 0)]), &[]).await;
+    let started = Instant::now();
+    let r = post_messages(&g, &messages_body(MODEL, true), &[]).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut stream = r.bytes_stream();
+    let mut text = String::new();
+    let mut first_delta_at = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        let s = String::from_utf8_lossy(&chunk).to_string();
+        if first_delta_at.is_none() && s.contains("content_block_delta") {
+            first_delta_at = Some(started.elapsed());
+        }
+        text.push_str(&s);
+    }
+    let total = started.elapsed();
+    let order: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(order.first(), Some(&"message_start"));
+    assert_eq!(order.last(), Some(&"message_stop"));
+    let pos = |e: &str| order.iter().position(|x| *x == e).unwrap();
+    assert!(pos("content_block_start") < pos("content_block_delta"));
+    assert!(pos("content_block_stop") < pos("message_delta"));
+    // Not buffered: the first delta reached us long before the stream (≈1.8 s) ended.
+    let first = first_delta_at.unwrap();
+    assert!(
+        first + Duration::from_millis(900) < total,
+        "first delta at {first:?}, end at {total:?}"
+    );
+    let up = &msg_requests(&si)[0];
+    assert_eq!(up.header("accept"), Some("text/event-stream"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn count_tokens_and_model_lists() {
+    let si = StandIn::start().await;
+    let g = start(&api_keys_block(&si, &[("sk-ant-api03-a", 0)]), &[]).await;
+    let r = reqwest::Client::new()
+        .post(g.url("/v1/messages/count_tokens"))
+        .json(&json!({"model": MODEL, "messages": [{"role": "user", "content": "hello there"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["input_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        si.requests()
+            .iter()
+            .any(|r| r.uri == "/v1/messages/count_tokens?beta=true")
+    );
+
+    let v: Value = reqwest::get(g.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["object"], "list");
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == MODEL && m["object"] == "model")
+    );
+    let v: Value = reqwest::Client::new()
+        .get(g.url("/v1/models"))
+        .header("user-agent", "claude-cli/2.1.0 (external, cli)")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["has_more"], false);
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == MODEL && m["type"] == "model")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn round_robin_alternates_and_fill_first_sticks() {
+    let si = StandIn::start().await;
+    let g = start(
+        &api_keys_block(&si, &[("sk-ant-api03-a", 0), ("sk-ant-api03-b", 0)]),
+        &[],
+    )
+    .await;
+    for _ in 0..4 {
+        assert_eq!(
+            post_messages(&g, &messages_body(MODEL, false), &[])
+                .await
+                .status(),
+            200
+        );
+    }
+    let keys: Vec<String> = msg_requests(&si)
+        .iter()
+        .map(|r| r.header("x-api-key").unwrap().to_string())
+        .collect();
+    assert_eq!(
+        keys.iter().filter(|k| k.ends_with("-a")).count(),
+        2,
+        "{keys:?}"
+    );
+    assert_ne!(keys[0], keys[1]);
+    assert_ne!(keys[1], keys[2]);
+
+    si.clear_requests();
+    g.write_config(&format!(
+        "routing:\n  strategy: fill-first\n{}",
+        api_keys_block(&si, &[("sk-ant-api03-a", 0), ("sk-ant-api03-b", 0)])
+    ));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for _ in 0..3 {
+        assert_eq!(
+            post_messages(&g, &messages_body(MODEL, false), &[])
+                .await
+                .status(),
+            200
+        );
+    }
+    let keys: Vec<String> = msg_requests(&si)
+        .iter()
+        .map(|r| r.header("x-api-key").unwrap().to_string())
+        .collect();
+    assert_eq!(keys, vec!["sk-ant-api03-a"; 3]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn higher_priority_group_is_used_until_it_cools_down() {
+    let si = StandIn::start().await;
+    let g = start(
+        &api_keys_block(&si, &[("sk-ant-api03-low", 0), ("sk-ant-api03-high", 10)]),
+        &[],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            post_messages(&g, &messages_body(MODEL, false), &[])
+                .await
+                .status(),
+            200
+        );
+    }
+    assert!(
+        msg_requests(&si)
+            .iter()
+            .all(|r| r.header("x-api-key") == Some("sk-ant-api03-high"))
+    );
+    si.set_behavior(
+        "sk-ant-api03-high",
+        Behavior::fail(100, 429).with_retry_after("120"),
+    );
+    si.clear_requests();
+    assert_eq!(
+        post_messages(&g, &messages_body(MODEL, false), &[])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        post_messages(&g, &messages_body(MODEL, false), &[])
+            .await
+            .status(),
+        200
+    );
+    let keys: Vec<_> = msg_requests(&si)
+        .iter()
+        .map(|r| r.header("x-api-key").unwrap().to_string())
+        .collect();
+    // One 429 on high, then low serves; high is cooling, so the second request goes to low directly.
+    assert_eq!(
+        keys,
+        vec!["sk-ant-api03-high", "sk-ant-api03-low", "sk-ant-api03-low"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_accounts_cooling_gives_model_cooldown_naming_each_account() {
+    let si = StandIn::start().await;
+    si.set_behavior("*", Behavior::fail(100, 429).with_retry_after("90"));
+    let g = start(
+        &format!(
+            "request-retry: 0\n{}",
+            api_keys_block(
+                &si,
+                &[("sk-ant-api03-aaaa1111", 0), ("sk-ant-api03-bbbb2222", 0)]
+            )
+        ),
+        &[],
+    )
+    .await;
+    // First request: both answer 429, the client sees the upstream's own 429.
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    assert_eq!(msg_requests(&si).len(), 2);
+    // Next request: nothing is tried, the gateway explains.
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 429);
+    let ra: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((80..=90).contains(&ra), "{ra}");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["code"], "model_cooldown");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("…1111") && msg.contains("…2222"), "{msg}");
+    assert!(msg.contains("rate limited (429)"), "{msg}");
+    assert_eq!(msg_requests(&si).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn short_retry_after_is_waited_out_and_retried() {
+    let si = StandIn::start().await;
+    si.set_behavior("*", Behavior::fail(1, 429).with_retry_after("1"));
+    let g = start(
+        &format!(
+            "request-retry: 2\nmax-retry-interval: 5\n{}",
+            api_keys_block(&si, &[("sk-ant-api03-only", 0)])
+        ),
+        &[],
+    )
+    .await;
+    let t = Instant::now();
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 200, "{}", g.logs());
+    assert!(t.elapsed() >= Duration::from_millis(900));
+    assert_eq!(msg_requests(&si).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_move_on_and_invalid_requests_return_at_once() {
+    let si = StandIn::start().await;
+    let g = start(
+        &api_keys_block(&si, &[("sk-ant-api03-a", 0), ("sk-ant-api03-b", 0)]),
+        &[],
+    )
+    .await;
+    si.set_behavior("sk-ant-api03-a", Behavior::fail(1, 500));
+    si.set_behavior("sk-ant-api03-b", Behavior::fail(1, 500));
+    // Whichever goes first fails with 500, the other... also 500 once: both tried, 500 passed through.
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(msg_requests(&si).len(), 2);
+
+    let si2 = StandIn::start().await;
+    si2.set_behavior(
+        "*",
+        Behavior::fail(1, 400).with_message("messages: field required"),
+    );
+    let g2 = start(
+        &api_keys_block(&si2, &[("sk-ant-api03-a", 0), ("sk-ant-api03-b", 0)]),
+        &[],
+    )
+    .await;
+    let r = post_messages(&g2, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        msg_requests(&si2).len(),
+        1,
+        "a 400 must not be retried on another account"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_failing_before_first_byte_is_retried_on_another_account() {
+    let si = StandIn::start().await;
+    si.set_behavior("sk-ant-api03-a", Behavior::fail(100, 529));
+    si.set_behavior("sk-ant-api03-b", Behavior::fail(100, 529));
+    let g = start(
+        &api_keys_block(
+            &si,
+            &[
+                ("sk-ant-api03-a", 0),
+                ("sk-ant-api03-b", 0),
+                ("sk-ant-api03-c", 0),
+            ],
+        ),
+        &[],
+    )
+    .await;
+    let r = post_messages(&g, &messages_body(MODEL, true), &[]).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("event: message_stop"));
+    let keys: Vec<_> = msg_requests(&si)
+        .iter()
+        .map(|r| r.header("x-api-key").unwrap().to_string())
+        .collect();
+    // Round-robin starts at the first account, which fails; the next usable one serves.
+    assert!(keys.len() >= 2, "{keys:?}");
+    assert_eq!(keys[0], "sk-ant-api03-a");
+    assert_eq!(keys.last().map(String::as_str), Some("sk-ant-api03-c"));
+    assert!(keys[..keys.len() - 1].iter().all(|k| k != "sk-ant-api03-c"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_401_refreshes_once_and_replays() {
+    let si = StandIn::start().await;
+    si.seed_access_token("some-other-token"); // strict: "old-access" is not accepted
+    si.seed_refresh_token("rt-old", "user@example.com");
+    let name = "claude-user@example.com.json";
+    let g = start(
+        &claude_block(&si),
+        &[(
+            name,
+            claude_oauth_file("user@example.com", "old-access", "rt-old", 8 * 3600),
+        )],
+    )
+    .await;
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 200, "{}", g.logs());
+    let issued = si.issued();
+    assert_eq!(issued.len(), 1);
+    let reqs = msg_requests(&si);
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].header("authorization"), Some("Bearer old-access"));
+    assert_eq!(
+        reqs[1].header("authorization").unwrap(),
+        format!("Bearer {}", issued[0].access_token)
+    );
+    let token_req = si
+        .requests()
+        .into_iter()
+        .find(|r| r.path() == "/v1/oauth/token")
+        .unwrap();
+    let tb = token_req.json().unwrap();
+    assert_eq!(tb["grant_type"], "refresh_token");
+    assert_eq!(tb["refresh_token"], "rt-old");
+    assert_eq!(tb["client_id"], "9d1c250a-e61b-44d9-88ed-5944d1962f5e");
+    // The file was rewritten atomically with the new tokens and unknown fields kept.
+    let f = g.read_auth(name);
+    assert_eq!(f["access_token"], issued[0].access_token);
+    assert_eq!(f["refresh_token"], issued[0].refresh_token);
+    assert_eq!(f["custom_field"], json!({"kept": true}));
+    assert_ne!(f["last_refresh"], "2026-01-01T00:00:00Z");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(g.auth_dir().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_token_is_refreshed_once_for_concurrent_requests() {
+    let si = StandIn::start().await;
+    si.seed_refresh_token("rt-1", "a@example.com");
+    si.seed_access_token("unused");
+    let g = start(
+        &claude_block(&si),
+        &[(
+            "claude-a@example.com.json",
+            claude_oauth_file("a@example.com", "expired-access", "rt-1", -60),
+        )],
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let url = g.url("/v1/messages");
+        tasks.push(tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&messages_body(MODEL, false))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(
+        si.issued().len(),
+        1,
+        "single-flight: one refresh for all requests"
+    );
+    assert!(
+        msg_requests(&si)
+            .iter()
+            .all(|r| r.header("authorization") != Some("Bearer expired-access"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_close_to_expiry_are_refreshed_proactively() {
+    let si = StandIn::start().await;
+    si.seed_refresh_token("rt-p", "p@example.com");
+    let name = "claude-p@example.com.json";
+    // Expires in 1 h: inside Claude's 4 h lead. No request is made.
+    let g = start(
+        &claude_block(&si),
+        &[(
+            name,
+            claude_oauth_file("p@example.com", "at-p", "rt-p", 3600),
+        )],
+    )
+    .await;
+    eventually("proactive refresh", Duration::from_secs(10), async || {
+        !si.issued().is_empty()
+    })
+    .await;
+    let issued = si.issued();
+    eventually("file rewritten", Duration::from_secs(5), async || {
+        g.read_auth(name)["access_token"] == issued[0].access_token
+    })
+    .await;
+    // A token far from expiry is left alone.
+    let si2 = StandIn::start().await;
+    si2.seed_refresh_token("rt-q", "q@example.com");
+    let _g2 = start(
+        &claude_block(&si2),
+        &[(
+            "claude-q@example.com.json",
+            claude_oauth_file("q@example.com", "at-q", "rt-q", 8 * 3600),
+        )],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(si2.issued().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_refresh_marks_needs_login_without_looping() {
+    let si = StandIn::start().await;
+    si.seed_access_token("valid-but-not-ours");
+    // rt-dead is unknown to the token endpoint: invalid_grant.
+    let g = start(
+        &claude_block(&si),
+        &[(
+            "claude-d@example.com.json",
+            claude_oauth_file("d@example.com", "expired", "rt-dead", -10),
+        )],
+    )
+    .await;
+    for _ in 0..3 {
+        let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+        assert_eq!(r.status(), 503);
+        let v: Value = r.json().await.unwrap();
+        let msg = v["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains("d@example.com"), "{msg}");
+        assert!(msg.contains("needs login"), "{msg}");
+        assert!(msg.contains("cliproxy login claude"), "{msg}");
+    }
+    let token_calls = si
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/v1/oauth/token")
+        .count();
+    assert_eq!(token_calls, 1, "a refused refresh is not retried");
+    assert!(msg_requests(&si).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_folder_changes_apply_without_restart_and_broken_files_are_skipped() {
+    let si = StandIn::start().await;
+    let g = start(
+        &claude_block(&si),
+        &[("broken.json", json!("not an object"))],
+    )
+    .await;
+    std::fs::write(g.auth_dir().join("truncated.json"), b"{\"type\":\"clau").unwrap();
+    assert_eq!(
+        post_messages(&g, &messages_body(MODEL, false), &[])
+            .await
+            .status(),
+        404
+    );
+    g.write_auth(
+        "claude-n@example.com.json",
+        &claude_oauth_file("n@example.com", "at-new", "rt", 8 * 3600),
+    );
+    eventually("new account served", Duration::from_secs(3), async || {
+        post_messages(&g, &messages_body(MODEL, false), &[])
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    assert!(
+        msg_requests(&si)
+            .iter()
+            .any(|r| r.header("authorization") == Some("Bearer at-new"))
+    );
+    assert!(g.logs().contains("broken.json"));
+    std::fs::remove_file(g.auth_dir().join("claude-n@example.com.json")).unwrap();
+    eventually(
+        "removed account no longer served",
+        Duration::from_secs(3),
+        async || {
+            post_messages(&g, &messages_body(MODEL, false), &[])
+                .await
+                .status()
+                == 404
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_changes_apply_live_and_a_broken_config_keeps_the_running_one() {
+    let si = StandIn::start().await;
+    let keys = api_keys_block(&si, &[("sk-ant-api03-a", 0)]);
+    let g = start(&keys, &[]).await;
+    assert_eq!(
+        post_messages(&g, &messages_body(MODEL, false), &[])
+            .await
+            .status(),
+        200
+    );
+    g.write_config(&format!("api-keys: [\"client-1\"]\n{keys}"));
+    eventually("client keys enforced", Duration::from_secs(3), async || {
+        post_messages(&g, &messages_body(MODEL, false), &[])
+            .await
+            .status()
+            == 401
+    })
+    .await;
+    assert_eq!(
+        post_messages(
+            &g,
+            &messages_body(MODEL, false),
+            &[("x-api-key", "client-1")]
+        )
+        .await
+        .status(),
+        200
+    );
+    // A broken edit is rejected; the previous config keeps serving.
+    g.write_config("api-keys: [\"client-1\"\nport: oops");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        post_messages(
+            &g,
+            &messages_body(MODEL, false),
+            &[("x-api-key", "client-1")]
+        )
+        .await
+        .status(),
+        200
+    );
+    assert!(g.logs().contains("config change rejected"), "{}", g.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_keys_are_checked_with_anthropic_error_shape() {
+    let si = StandIn::start().await;
+    let g = start(
+        &format!(
+            "api-keys: [\"ck-1\", \"ck-2\"]\n{}",
+            api_keys_block(&si, &[("sk-ant-api03-a", 0)])
+        ),
+        &[],
+    )
+    .await;
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"type":"error","error":{"type":"authentication_error","message":"Missing API key"}})
+    );
+    let r = post_messages(&g, &messages_body(MODEL, false), &[("x-api-key", "wrong")]).await;
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "Invalid API key");
+    for h in [
+        ("authorization", "Bearer ck-2"),
+        ("x-api-key", "ck-1"),
+        ("x-goog-api-key", "ck-1"),
+    ] {
+        assert_eq!(
+            post_messages(&g, &messages_body(MODEL, false), &[h])
+                .await
+                .status(),
+            200,
+            "{h:?}"
+        );
+    }
+    let r = reqwest::Client::new()
+        .post(g.url("/v1/messages?key=ck-1"))
+        .json(&messages_body(MODEL, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = reqwest::Client::new()
+        .post(g.url("/v1/messages?auth_token=ck-2"))
+        .json(&messages_body(MODEL, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The client's own key never reaches the upstream.
+    assert!(
+        si.requests()
+            .iter()
+            .all(|r| !format!("{:?}", r.headers).contains("ck-"))
+    );
+    assert_eq!(reqwest::get(g.url("/healthz")).await.unwrap().status(), 200);
+}
