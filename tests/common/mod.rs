@@ -1,5 +1,5 @@
 //! Runs the real `cliproxy` binary on loopback for integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
