@@ -47,7 +47,10 @@ def test_messages_non_stream(anthropic_client, standin):
     assert up["method"] == "POST"
     assert credential(up) == CLAUDE_KEY, "the gateway swaps the client key for the upstream key"
     assert "client-key-1" not in str(up["headers"]), "the client key must not leak upstream"
-    assert up["headers"].get("anthropic-version") == "2023-06-01"
+    # The client's own anthropic-version is honoured (the SDK sends its pinned one).
+    sdk_version = anthropic_client.default_headers.get("anthropic-version")
+    assert sdk_version
+    assert up["headers"].get("anthropic-version") == sdk_version
     assert up["json"]["model"] == CLAUDE_MODEL
     assert up["json"]["max_tokens"] == 64
     assert "Hello there" in last_user_text(up["json"])
