@@ -135,13 +135,9 @@ pub fn load(
                 .map(|k| k.as_str().replace('_', "-").into()),
         )
         .merge(Serialized::defaults(overrides));
-    let config: Config = figment.extract().map_err(|e| {
-        let mut msg = e.to_string();
-        if let ConfigSource::File(p) = &source {
-            msg = format!("{msg} (file {})", p.display());
-        }
-        ConfigError::Invalid(msg)
-    })?;
+    let config: Config = figment
+        .extract()
+        .map_err(|e| ConfigError::Invalid(describe(e, &source)))?;
     validate(&config)?;
     let _ = env;
     Ok(LoadedConfig {
@@ -149,6 +145,36 @@ pub fn load(
         source,
         unknown_keys,
     })
+}
+
+/// Names the culprit of a layering error: the environment variable, or the file and key.
+fn describe(err: figment::Error, source: &ConfigSource) -> String {
+    err.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let from_env = e
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.name.contains("environment"));
+            if from_env {
+                let var = e
+                    .path
+                    .iter()
+                    .map(|p| p.to_ascii_uppercase().replace('-', "_"))
+                    .collect::<Vec<_>>()
+                    .join("__");
+                format!("environment variable CLIPROXY_{var}: {}", e.kind)
+            } else {
+                match source {
+                    ConfigSource::File(p) => {
+                        format!("config file {}: key `{key}`: {}", p.display(), e.kind)
+                    }
+                    ConfigSource::BuiltinDefault => format!("key `{key}`: {}", e.kind),
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn validate(c: &Config) -> Result<(), ConfigError> {
