@@ -1,4 +1,5 @@
 //! The binary's configuration surface: defaults, layering, errors, templates, --help.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Anthropic Messages through the real gateway binary to a stand-in Anthropic upstream.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 mod standin;

@@ -132,10 +132,10 @@ pub async fn wait_healthy(g: &Gateway) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Ok(r) = client.get(g.url("/healthz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = client.get(g.url("/healthz")).send().await
+            && r.status() == 200
+        {
+            return;
         }
         assert!(
             Instant::now() < deadline,
