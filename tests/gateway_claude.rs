@@ -754,3 +754,56 @@ async fn client_keys_are_checked_with_anthropic_error_shape() {
     );
     assert_eq!(reqwest::get(g.url("/healthz")).await.unwrap().status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_entry_proxy_url_carries_the_upstream_request() {
+    let upstream = StandIn::start().await;
+    // A second stand-in plays the HTTP proxy: it receives the absolute-form request.
+    let proxy = StandIn::start().await;
+    let cfg = format!(
+        "claude-api-key:\n  - api-key: sk-ant-api03-proxied\n    base-url: {}\n    proxy-url: {}\n",
+        upstream.base_url, proxy.base_url
+    );
+    let g = start(&cfg, &[]).await;
+    assert_eq!(
+        post_messages(&g, &messages_body(MODEL, false), &[])
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        upstream.requests().is_empty(),
+        "went direct instead of through the proxy"
+    );
+    let via = proxy.requests();
+    assert_eq!(via.len(), 1);
+    assert_eq!(via[0].uri, "/v1/messages?beta=true");
+    assert_eq!(
+        via[0].header("host"),
+        Some(upstream.addr.to_string().as_str()),
+        "addressed to the real upstream"
+    );
+    assert_eq!(via[0].header("x-api-key"), Some("sk-ant-api03-proxied"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_retry_credentials_caps_accounts_tried_per_request() {
+    let si = StandIn::start().await;
+    si.set_behavior("*", Behavior::fail(100, 503));
+    let keys = api_keys_block(
+        &si,
+        &[
+            ("sk-ant-api03-a", 0),
+            ("sk-ant-api03-b", 0),
+            ("sk-ant-api03-c", 0),
+        ],
+    );
+    let g = start(
+        &format!("max-retry-credentials: 2\nrequest-retry: 0\n{keys}"),
+        &[],
+    )
+    .await;
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(msg_requests(&si).len(), 2);
+}
