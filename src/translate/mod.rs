@@ -9,6 +9,8 @@
 pub mod anthropic;
 pub mod ir;
 pub mod openai_chat;
+#[cfg(test)]
+mod scenarios;
 mod sse;
 
 use bytes::Bytes;
@@ -239,7 +241,13 @@ pub(crate) fn parse_error_value(_root: &Value, e: &Value, status: u16) -> ApiErr
         .iter()
         .filter_map(|k| get_str(e, k))
         .find_map(kind_from_name)
-        .unwrap_or_else(|| ErrorKind::from_status(status));
+        .unwrap_or_else(|| {
+            // OpenRouter and Gemini put the HTTP status in a numeric `code`.
+            let code = get_u64(e, "code")
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(status);
+            ErrorKind::from_status(code)
+        });
     let message = get_str(e, "message")
         .map(str::to_string)
         .unwrap_or_else(|| format!("upstream returned status {status}"));
