@@ -782,3 +782,102 @@ impl StreamEncoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_get_the_message_prefix() {
+        assert_eq!(message_id("chatcmpl-abc"), "msg_abc");
+        assert_eq!(message_id("msg_abc"), "msg_abc");
+        assert_eq!(message_id("gen-1"), "msg_gen-1");
+        assert!(message_id("").starts_with("msg_") && message_id("").len() > 10);
+    }
+
+    #[test]
+    fn unsigned_thinking_and_empty_text_are_not_sent_upstream() {
+        let r = Request {
+            model: "m".into(),
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    parts: vec![Part::Text("q".into())],
+                },
+                Message {
+                    role: Role::Assistant,
+                    parts: vec![
+                        Part::Thinking {
+                            text: "hmm".into(),
+                            signature: None,
+                        },
+                        Part::Text(String::new()),
+                        Part::Text("a".into()),
+                    ],
+                },
+            ],
+            ..Request::default()
+        };
+        let v = emit_request(&r);
+        assert_eq!(
+            v["messages"][1],
+            json!({"role": "assistant", "content": [{"type": "text", "text": "a"}]})
+        );
+    }
+
+    #[test]
+    fn tool_results_lead_a_merged_user_turn() {
+        let msgs = vec![
+            Message {
+                role: Role::User,
+                parts: vec![Part::Text("first".into())],
+            },
+            Message {
+                role: Role::User,
+                parts: vec![Part::ToolResult {
+                    call_id: "t1".into(),
+                    content: vec![],
+                    is_error: true,
+                }],
+            },
+        ];
+        let v = emit_messages(&msgs);
+        assert_eq!(
+            v,
+            vec![json!({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "is_error": true},
+                {"type": "text", "text": "first"}
+            ]})]
+        );
+    }
+
+    #[test]
+    fn decoder_ignores_server_tool_deltas_and_pings() {
+        let mut d = StreamDecoder::default();
+        let mut out = Vec::new();
+        for data in [
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"q\":1}"}}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#,
+            "not json",
+        ] {
+            d.decode(data, &mut out);
+        }
+        assert_eq!(
+            out,
+            vec![
+                Event::ToolStart {
+                    index: 0,
+                    id: "toolu_1".into(),
+                    name: "f".into()
+                },
+                Event::ToolArgs {
+                    index: 0,
+                    fragment: "{}".into()
+                },
+            ]
+        );
+    }
+}

@@ -773,3 +773,86 @@ impl StreamEncoder {
         self.done(out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_get_the_completion_prefix() {
+        assert_eq!(completion_id("msg_01X"), "chatcmpl-01X");
+        assert_eq!(completion_id("chatcmpl-9"), "chatcmpl-9");
+    }
+
+    #[test]
+    fn image_urls_split_data_from_links() {
+        assert_eq!(
+            parse_image_url("data:image/webp;base64,UklGR"),
+            Image::Base64 {
+                media_type: "image/webp".into(),
+                data: "UklGR".into()
+            }
+        );
+        assert_eq!(
+            parse_image_url("https://x/y.png"),
+            Image::Url("https://x/y.png".into())
+        );
+        assert_eq!(
+            image_url(&parse_image_url("data:image/png;base64,AA==")),
+            "data:image/png;base64,AA=="
+        );
+    }
+
+    #[test]
+    fn bad_tool_arguments_become_an_empty_object() {
+        assert_eq!(parse_arguments(Some(&json!("{\"a\":"))), json!({}));
+        assert_eq!(parse_arguments(Some(&json!("[1]"))), json!({}));
+        assert_eq!(parse_arguments(Some(&json!(""))), json!({}));
+        assert_eq!(parse_arguments(Some(&json!("{\"a\":1}"))), json!({"a": 1}));
+        assert_eq!(parse_arguments(Some(&json!({"b": 2}))), json!({"b": 2}));
+    }
+
+    #[test]
+    fn decoder_handles_tool_calls_without_index_and_usage_in_finish_chunk() {
+        let mut d = StreamDecoder::default();
+        let mut out = Vec::new();
+        d.decode(
+            r#"{"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"id":"c1","function":{"name":"f","arguments":"{\"a\":1}"}},{"id":"c2","function":{"name":"g","arguments":"{}"}}]}}]}"#,
+            &mut out,
+        );
+        d.decode(
+            r#"{"id":"x","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
+            &mut out,
+        );
+        d.decode(" [DONE] ", &mut out);
+        assert_eq!(out.len(), 8);
+        assert_eq!(
+            out[3],
+            Event::ToolStart {
+                index: 1,
+                id: "c2".into(),
+                name: "g".into()
+            }
+        );
+        assert_eq!(out[5], Event::Finish(StopReason::ToolUse));
+        assert!(matches!(out[6], Event::Usage(Usage { input: Some(3), .. })));
+        assert_eq!(out[7], Event::Done);
+    }
+
+    #[test]
+    fn developer_and_system_messages_join_the_system_prompt() {
+        let r = parse_request(&json!({"model": "m", "messages": [
+            {"role": "developer", "content": "a"},
+            {"role": "system", "content": [{"type": "text", "text": "b"}]},
+            {"role": "user", "content": "hi"}
+        ]}))
+        .unwrap();
+        assert_eq!(r.system, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(r.messages.len(), 1);
+        let v = emit_request(&r);
+        assert_eq!(
+            v["messages"][0],
+            json!({"role": "system", "content": "a\n\nb"})
+        );
+    }
+}
