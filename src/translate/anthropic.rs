@@ -754,7 +754,14 @@ impl StreamEncoder {
             }
             Event::Finish(s) => {
                 self.close(out);
-                self.stop = Some(s.clone());
+                // Some OpenAI-compatible upstreams say "stop" after tool calls; Claude
+                // clients only run tools on `tool_use`.
+                let s = if self.saw_tool && *s == StopReason::EndTurn {
+                    StopReason::ToolUse
+                } else {
+                    s.clone()
+                };
+                self.stop = Some(s);
             }
             Event::Done => self.end(out),
             Event::Error(e) => {

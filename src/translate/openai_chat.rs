@@ -481,9 +481,19 @@ pub fn parse_response(v: &Value) -> Result<Response, TranslateError> {
     Ok(Response {
         id: get_str(v, "id").unwrap_or_default().to_string(),
         model: get_str(v, "model").unwrap_or_default().to_string(),
-        parts,
-        stop: get_str(choice, "finish_reason").and_then(parse_finish),
+        stop: get_str(choice, "finish_reason")
+            .and_then(parse_finish)
+            .map(|s| {
+                // Some compatible upstreams report "stop" after tool calls.
+                let has_calls = parts.iter().any(|p| matches!(p, Part::ToolCall { .. }));
+                if has_calls && s == StopReason::EndTurn {
+                    StopReason::ToolUse
+                } else {
+                    s
+                }
+            }),
         usage: v.get("usage").map(parse_usage).unwrap_or_default(),
+        parts,
     })
 }
 

@@ -797,3 +797,28 @@ fn same_dialect_stream_passes_through() {
     assert!(t.push(b"").is_empty());
     assert!(t.finish().is_empty());
 }
+
+#[test]
+fn stop_after_tool_calls_still_means_tool_use() {
+    let input = concat!(
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n",
+        "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let mut t = StreamTranslator::new(Dialect::OpenAiChat, Dialect::Anthropic, "c");
+    let got = frames(&run(&mut t, input, usize::MAX));
+    let delta = got
+        .iter()
+        .find(|(e, _)| e.as_deref() == Some("message_delta"))
+        .unwrap();
+    assert_eq!(delta.1["delta"]["stop_reason"], "tool_use");
+    let out = resp(
+        Dialect::OpenAiChat,
+        Dialect::Anthropic,
+        json!({"id": "x", "choices": [{"message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            "finish_reason": "stop"}]}),
+        "c",
+    );
+    assert_eq!(out["stop_reason"], "tool_use");
+}
