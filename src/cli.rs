@@ -273,10 +273,14 @@ pub fn main() -> ExitCode {
         (None, Some(login)) => Command::Login(login),
         (None, None) => Command::Serve(ServeArgs::default()),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("CLIPROXY_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
     {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(e, 1),
     };

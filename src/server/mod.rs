@@ -140,6 +140,10 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
+    // SSE chunks are small writes: without TCP_NODELAY, Nagle + delayed ACK hold them ~40 ms.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tracing::info!(auth_dir = %ctx.auth_dir.display(), "listening on http://{local}");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal(cancel.clone()))

@@ -19,7 +19,7 @@ use crate::auth::registry::Route;
 use crate::auth::selector;
 use crate::config::Secret;
 use crate::providers::{self, BuildInput, Operation, ProviderKind};
-use crate::translate::Dialect;
+use crate::translate::{self, Dialect, StreamTranslator};
 
 pub struct Call {
     pub dialect: Dialect,
@@ -128,6 +128,8 @@ fn in_stream_error(dialect: Dialect, message: &str) -> Bytes {
 
 enum Attempt {
     Done(Response),
+    /// The client's request cannot be sent (e.g. it does not translate): a 400, no retry.
+    Invalid(String),
     /// Upstream answered with an error; `invalid` means return it as is.
     Upstream {
         status: StatusCode,
@@ -146,18 +148,35 @@ async fn send_once(
     token: &Secret,
 ) -> Attempt {
     let cfg = &snap.config;
-    let body = if route.upstream_model != call.model {
-        match crate::translate::rewrite_model(&call.body, &route.upstream_model) {
+    let upstream = route.cred.provider.dialect();
+    let translating = upstream != call.dialect;
+    let body = if translating {
+        match translate::translate_request(
+            call.dialect,
+            upstream,
+            &call.body,
+            &route.upstream_model,
+        ) {
             Ok(b) => b,
-            Err(e) => return Attempt::Transport(e.to_string()),
+            Err(e) => return Attempt::Invalid(e.to_string()),
+        }
+    } else if route.upstream_model != call.model {
+        match translate::rewrite_model(&call.body, &route.upstream_model) {
+            Ok(b) => b,
+            Err(e) => return Attempt::Invalid(e.to_string()),
         }
     } else {
         call.body.clone()
     };
+    let op = match (translating, upstream) {
+        (false, _) => call.op,
+        (true, Dialect::Anthropic) => Operation::Messages,
+        (true, _) => Operation::ChatCompletions,
+    };
     let out = providers::build(BuildInput {
         cred: &route.cred,
         token,
-        op: call.op,
+        op,
         body,
         client_headers: &call.headers,
         stream: call.stream,
@@ -181,6 +200,9 @@ async fn send_once(
         Err(e) => return Attempt::Transport(format!("upstream unreachable: {}", e.without_url())),
     };
     let status = resp.status();
+    if status.is_success() && translating {
+        return translated_success(call, upstream, resp).await;
+    }
     if status.is_success() {
         let headers = resp.headers().clone();
         let dialect = call.dialect;
@@ -227,7 +249,10 @@ async fn send_once(
         return Attempt::Done(passthrough(status, &headers, body, cfg.passthrough_headers));
     }
     let headers = resp.headers().clone();
-    let body = resp.bytes().await.unwrap_or_default();
+    let mut body = resp.bytes().await.unwrap_or_default();
+    if translating {
+        body = translate::translate_error(upstream, call.dialect, status.as_u16(), &body);
+    }
     Attempt::Upstream {
         status,
         headers,
@@ -237,6 +262,86 @@ async fn send_once(
         ),
         body,
     }
+}
+
+/// A 2xx answer from an upstream of another dialect: translate it for the client.
+async fn translated_success(call: &Call, upstream: Dialect, resp: reqwest::Response) -> Attempt {
+    let status = resp.status();
+    if !call.stream {
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Transport(format!("reading upstream answer: {}", e.without_url()));
+            }
+        };
+        return match translate::translate_response(upstream, call.dialect, &body, &call.model) {
+            Ok(b) => {
+                let mut r = Response::new(Body::from(b));
+                *r.status_mut() = status;
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                Attempt::Done(r)
+            }
+            Err(e) => Attempt::Transport(format!("upstream answer could not be translated: {e}")),
+        };
+    }
+    let include_usage = serde_json::from_slice::<serde_json::Value>(&call.body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/stream_options/include_usage")
+                .and_then(serde_json::Value::as_bool)
+        })
+        .unwrap_or(false);
+    let mut tr = StreamTranslator::new(upstream, call.dialect, &call.model)
+        .with_include_usage(include_usage);
+    let mut stream = resp.bytes_stream();
+    let first = match stream.next().await {
+        Some(Ok(b)) => b,
+        Some(Err(e)) => {
+            return Attempt::Transport(format!(
+                "stream failed before first byte: {}",
+                e.without_url()
+            ));
+        }
+        None => return Attempt::Transport("stream ended before first byte".into()),
+    };
+    let first_frames = tr.push(&first);
+    let dialect = call.dialect;
+    let rest = futures_util::stream::unfold(Some((stream, tr)), move |state| async move {
+        let (mut s, mut tr) = state?;
+        loop {
+            match s.next().await {
+                Some(Ok(b)) => {
+                    let frames = tr.push(&b);
+                    if !frames.is_empty() {
+                        return Some((frames, Some((s, tr))));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e.without_url(), "upstream stream broke after first byte");
+                    return Some((
+                        vec![in_stream_error(dialect, "upstream stream interrupted")],
+                        None,
+                    ));
+                }
+                None => return Some((tr.finish(), None)),
+            }
+        }
+    });
+    let frames = futures_util::stream::once(async move { first_frames })
+        .chain(rest)
+        .flat_map(|v| futures_util::stream::iter(v.into_iter().map(Ok::<Bytes, std::io::Error>)));
+    let mut r = Response::new(Body::from_stream(frames));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Attempt::Done(r)
 }
 
 /// Runs `call` over the routes serving its model.
@@ -340,6 +445,14 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
                 Attempt::Done(resp) => {
                     state.cooldowns.clear(&route.cred.id, &route.upstream_model);
                     return Ok(resp);
+                }
+                Attempt::Invalid(msg) => {
+                    return Err(ApiError::new(
+                        call.dialect,
+                        StatusCode::BAD_REQUEST,
+                        Kind::InvalidRequest,
+                        msg,
+                    ));
                 }
                 Attempt::Upstream {
                     invalid: true,

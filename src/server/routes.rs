@@ -15,7 +15,8 @@ use crate::providers::{Operation, ProviderKind};
 use crate::translate::{self, Dialect};
 
 const CLAUDE: &[ProviderKind] = &[ProviderKind::Claude];
-const OPENAI: &[ProviderKind] = &[ProviderKind::OpenAiCompat];
+/// Routes that translate: every provider, native dialect or not.
+const ANY: &[ProviderKind] = &[ProviderKind::Claude, ProviderKind::OpenAiCompat];
 
 pub async fn healthz() -> Response {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
@@ -72,7 +73,7 @@ pub async fn messages(
         state,
         Dialect::Anthropic,
         Operation::Messages,
-        CLAUDE,
+        ANY,
         headers,
         body,
     )
@@ -104,7 +105,7 @@ pub async fn chat_completions(
         state,
         Dialect::OpenAiChat,
         Operation::ChatCompletions,
-        OPENAI,
+        ANY,
         headers,
         body,
     )
