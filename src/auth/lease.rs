@@ -32,8 +32,11 @@ pub trait RemoteStore: Send + Sync {
     /// The object and its tag, or `None` when it does not exist.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<(Bytes, ETag)>>>;
     /// Creates `key` only if it does not exist; `false` when it already did.
-    fn put_if_none_match<'a>(&'a self, key: &'a str, bytes: Bytes)
-    -> BoxFuture<'a, StoreResult<bool>>;
+    fn put_if_none_match<'a>(
+        &'a self,
+        key: &'a str,
+        bytes: Bytes,
+    ) -> BoxFuture<'a, StoreResult<bool>>;
     /// Writes `key`; with `if_match`, only if its tag still equals it (`false` otherwise).
     fn put<'a>(
         &'a self,
@@ -92,7 +95,10 @@ impl RemoteLease<'_> {
 pub enum TryLease<'a> {
     Acquired(RemoteLease<'a>),
     /// Someone else holds it until this time.
-    Held { holder: String, until: jiff::Timestamp },
+    Held {
+        holder: String,
+        until: jiff::Timestamp,
+    },
 }
 
 /// Tries once to take the lease for `name`; an expired lease is broken (conditionally,

@@ -186,12 +186,14 @@ pub fn codex_identity(claims: &Value) -> (Option<String>, Option<String>, Option
 
 /// The access token of a file (top level, or Gemini's `token.access_token`).
 pub fn access_token(file: &AuthFile) -> Option<Secret> {
-    file.secret_field("access_token").or_else(|| nested(file, "access_token"))
+    file.secret_field("access_token")
+        .or_else(|| nested(file, "access_token"))
 }
 
 /// The refresh token of a file (top level, or Gemini's `token.refresh_token`).
 pub fn refresh_token(file: &AuthFile) -> Option<Secret> {
-    file.secret_field("refresh_token").or_else(|| nested(file, "refresh_token"))
+    file.secret_field("refresh_token")
+        .or_else(|| nested(file, "refresh_token"))
 }
 
 fn nested(file: &AuthFile, key: &str) -> Option<Secret> {

@@ -44,12 +44,19 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     let mut f = Map::new();
     f.insert("type".into(), json!("antigravity"));
     f.insert("access_token".into(), json!(access));
-    f.insert("refresh_token".into(), json!(super::str_of(&tok, "refresh_token")));
+    f.insert(
+        "refresh_token".into(),
+        json!(super::str_of(&tok, "refresh_token")),
+    );
     f.insert("expires_in".into(), json!(expires_in));
     f.insert("timestamp".into(), json!(now.as_millisecond()));
     f.insert(
         "expired".into(),
-        json!(super::expiry_from(&tok, now).map(rfc3339).unwrap_or_default()),
+        json!(
+            super::expiry_from(&tok, now)
+                .map(rfc3339)
+                .unwrap_or_default()
+        ),
     );
     f.insert("email".into(), json!(email));
     f.insert("project_id".into(), json!(project.unwrap_or_default()));

@@ -37,10 +37,7 @@ pub fn judge(params: &HashMap<String, String>, expected_state: &str) -> Outcome 
     if let Some(error) = params.get("error").filter(|e| !e.is_empty()) {
         return Outcome::Error {
             error: error.clone(),
-            description: params
-                .get("error_description")
-                .cloned()
-                .unwrap_or_default(),
+            description: params.get("error_description").cloned().unwrap_or_default(),
         };
     }
     let Some(raw) = params.get("code").filter(|c| !c.is_empty()) else {
@@ -220,7 +217,11 @@ pub async fn wait(
             Outcome::Code(c) => Ok(c.0),
             Outcome::Error { error, description } => Err(LoginError::new(format!(
                 "the authorization server returned an error: {error}{}",
-                if description.is_empty() { String::new() } else { format!(" ({description})") }
+                if description.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({description})")
+                }
             ))),
             Outcome::StateMismatch => Err(LoginError::new(
                 "the callback's state does not match this login (a stale or forged redirect); nothing was saved — run the login again",
@@ -263,7 +264,10 @@ mod tests {
             judge(&m(&[("error", "access_denied")]), "s"),
             Outcome::Error { .. }
         ));
-        assert!(matches!(judge(&m(&[("code", "c")]), "s"), Outcome::Malformed(_)));
+        assert!(matches!(
+            judge(&m(&[("code", "c")]), "s"),
+            Outcome::Malformed(_)
+        ));
     }
 
     #[test]

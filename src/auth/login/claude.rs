@@ -60,14 +60,24 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     let now = jiff::Timestamp::now();
     let mut f = Map::new();
     f.insert("id_token".into(), json!(super::str_of(&tok, "id_token")));
-    f.insert("access_token".into(), json!(super::str_of(&tok, "access_token")));
-    f.insert("refresh_token".into(), json!(super::str_of(&tok, "refresh_token")));
+    f.insert(
+        "access_token".into(),
+        json!(super::str_of(&tok, "access_token")),
+    );
+    f.insert(
+        "refresh_token".into(),
+        json!(super::str_of(&tok, "refresh_token")),
+    );
     f.insert("last_refresh".into(), json!(rfc3339(now)));
     f.insert("email".into(), json!(email));
     f.insert("type".into(), json!("claude"));
     f.insert(
         "expired".into(),
-        json!(super::expiry_from(&tok, now).map(rfc3339).unwrap_or_default()),
+        json!(
+            super::expiry_from(&tok, now)
+                .map(rfc3339)
+                .unwrap_or_default()
+        ),
     );
     let name = format!("claude-{email}.json");
     super::save(

@@ -88,9 +88,18 @@ async fn exchange(
     });
     let mut f = Map::new();
     f.insert("id_token".into(), json!(id_token));
-    f.insert("access_token".into(), json!(super::str_of(&tok, "access_token")));
-    f.insert("refresh_token".into(), json!(super::str_of(&tok, "refresh_token")));
-    f.insert("account_id".into(), json!(account_id.clone().unwrap_or_default()));
+    f.insert(
+        "access_token".into(),
+        json!(super::str_of(&tok, "access_token")),
+    );
+    f.insert(
+        "refresh_token".into(),
+        json!(super::str_of(&tok, "refresh_token")),
+    );
+    f.insert(
+        "account_id".into(),
+        json!(account_id.clone().unwrap_or_default()),
+    );
     f.insert("last_refresh".into(), json!(rfc3339(now)));
     f.insert("email".into(), json!(email));
     f.insert("type".into(), json!("codex"));
@@ -143,7 +152,10 @@ pub async fn device_login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     }
     let interval = start
         .get("interval")
-        .and_then(|i| i.as_u64().or_else(|| i.as_str().and_then(|s| s.trim().parse().ok())))
+        .and_then(|i| {
+            i.as_u64()
+                .or_else(|| i.as_str().and_then(|s| s.trim().parse().ok()))
+        })
         .unwrap_or(5);
     println!(
         "To log in to Codex, open {} and enter the code:\n\n    {user_code}\n\nWaiting for approval...",
@@ -201,9 +213,15 @@ mod tests {
     #[test]
     fn names_follow_cliproxyapi() {
         assert_eq!(file_name("a@b.c", None, None), "codex-a@b.c.json");
-        assert_eq!(file_name("a@b.c", Some("plus"), None), "codex-a@b.c-plus.json");
+        assert_eq!(
+            file_name("a@b.c", Some("plus"), None),
+            "codex-a@b.c-plus.json"
+        );
         let n = file_name("a@b.c", Some("team"), Some("acct"));
-        assert!(n.starts_with("codex-") && n.ends_with("-a@b.c-team.json"), "{n}");
+        assert!(
+            n.starts_with("codex-") && n.ends_with("-a@b.c-team.json"),
+            "{n}"
+        );
         assert_eq!(n.len(), "codex-12345678-a@b.c-team.json".len());
     }
 }

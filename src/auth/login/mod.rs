@@ -125,7 +125,10 @@ impl Flow<'_> {
         let redirect_uri = format!("http://localhost:{port}{}", spec.path);
         let state = pkce::state();
         let url = build(&redirect_uri, &state)?;
-        println!("Log in to {} by opening this URL:\n\n{url}\n", spec.provider);
+        println!(
+            "Log in to {} by opening this URL:\n\n{url}\n",
+            spec.provider
+        );
         let mut paste = self.no_browser;
         if !self.no_browser {
             match browser::open(&url) {
