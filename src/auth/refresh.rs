@@ -226,10 +226,21 @@ pub fn is_fresher(other: &AuthFile, mine: &AuthFile) -> bool {
         _ => {}
     }
     match (other.expiry(), mine.expiry()) {
-        (Some(a), Some(b)) => a > b,
-        (Some(_), None) => true,
-        _ => false,
+        (Some(a), Some(b)) if a != b => return a > b,
+        (Some(_), None) => return true,
+        (None, Some(_)) => return false,
+        _ => {}
     }
+    // Times are kept to the second, so two refreshes within one second tie. Every
+    // refresh is written back to the shared copy, so a shared copy whose tokens differ
+    // from ours at equal times is the newer one.
+    let tokens = |f: &AuthFile| {
+        (
+            refresh_token(f).map(|s| s.expose().to_string()),
+            access_token(f).map(|s| s.expose().to_string()),
+        )
+    };
+    tokens(other) != tokens(mine)
 }
 
 /// Classifies a failed token-endpoint answer: refused grants need a new login.
@@ -430,10 +441,10 @@ async fn guarded_refresh(
     }
 }
 
-/// Replaces the in-memory copy with `new` (and the local file when `write`).
-fn adopt(acc: &OAuthAccount, env: &RefreshEnv<'_>, new: AuthFile, write: bool) {
-    if write {
-        if let Err(e) = crate::store::write_atomic(&new.path, &new.to_bytes()) {
+/// Replaces the in-memory copy with `new` (and writes `write` to the local file).
+fn adopt(acc: &OAuthAccount, env: &RefreshEnv<'_>, new: AuthFile, write: Option<&[u8]>) {
+    if let Some(bytes) = write {
+        if let Err(e) = crate::store::write_atomic(&new.path, bytes) {
             tracing::error!(account = %acc.name, error = %e, "could not save the adopted token");
         } else if let Some(sync) = env.sync {
             sync.notify_local_change(&acc.name);
@@ -453,7 +464,7 @@ fn adopt_disk(acc: &OAuthAccount, env: &RefreshEnv<'_>) {
     };
     if is_fresher(&disk, &acc.file.read()) {
         tracing::info!(account = %acc.name, "adopting a token another process refreshed");
-        adopt(acc, env, disk, false);
+        adopt(acc, env, disk, None);
     }
 }
 
@@ -475,7 +486,7 @@ async fn adopt_remote(acc: &OAuthAccount, store: &dyn RemoteStore, env: &Refresh
         return false;
     }
     tracing::info!(account = %acc.name, "adopting a token another instance refreshed");
-    adopt(acc, env, remote, true);
+    adopt(acc, env, remote, Some(&bytes));
     true
 }
 
