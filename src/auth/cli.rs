@@ -26,9 +26,16 @@ fn list(ctx: &Context) {
         "NAME", "PROVIDER", "EMAIL", "EXPIRES", "LAST REFRESH"
     );
     let now = jiff::Timestamp::now();
+    // States a running gateway recorded (needs login, cooling down after a failed refresh).
+    let recorded = crate::auth::refresh::state_file::load(&ctx.auth_dir);
     for f in &scan.files {
         let state = if f.bool_field("disabled") {
             "disabled".to_string()
+        } else if let Some(e) = crate::auth::refresh::state_file::lookup(&recorded, f) {
+            match e.state.as_str() {
+                "needs_login" => format!("needs login: {} (run `{}`)", e.reason, e.command),
+                _ => format!("cooling down until {}: {}", e.until, e.reason),
+            }
         } else {
             match f.expiry() {
                 Some(e) if e < now => "expired (refreshed on next use)".to_string(),

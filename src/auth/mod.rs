@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cooldown;
 pub mod credential;
 pub mod file;
+pub mod lease;
 pub mod login;
 pub mod refresh;
 pub mod registry;

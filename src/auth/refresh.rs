@@ -8,7 +8,10 @@ use serde_json::Value;
 
 use super::credential::{AccountState, OAuthAccount};
 use super::file::{AuthFile, AuthKind, rfc3339};
-use crate::config::{ClaudeEndpoints, Secret};
+use super::lease::{self, RemoteStore, TryLease};
+use crate::config::{
+    AntigravityEndpoints, ClaudeEndpoints, CodexEndpoints, Config, GeminiEndpoints, Secret,
+};
 
 /// How long before expiry a token is refreshed.
 pub fn lead(kind: AuthKind) -> Duration {
@@ -85,9 +88,39 @@ struct TokenResponse {
     id_token: Option<String>,
 }
 
-/// Applies a token response to the file's fields (unknown fields untouched).
+/// Applies a token response to the file's fields the way the provider's files keep
+/// them (unknown fields untouched).
 fn apply_token(file: &mut AuthFile, tok: &TokenResponse, now: jiff::Timestamp) {
+    let kind = file.kind;
     let f = &mut file.fields;
+    let exp = tok
+        .expires_in
+        .map(|secs| now + jiff::SignedDuration::from_secs(secs));
+    if kind == AuthKind::Gemini {
+        // Gemini CLI files keep the oauth2 token under `token`.
+        let token = f
+            .entry("token")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !token.is_object() {
+            *token = Value::Object(Default::default());
+        }
+        if let Value::Object(t) = token {
+            t.insert(
+                "access_token".into(),
+                Value::String(tok.access_token.clone()),
+            );
+            if let Some(r) = tok.refresh_token.as_ref().filter(|r| !r.is_empty()) {
+                t.insert("refresh_token".into(), Value::String(r.clone()));
+            }
+            if let Some(e) = exp {
+                t.insert("expiry".into(), Value::String(rfc3339(e)));
+            }
+            t.entry("token_type")
+                .or_insert_with(|| Value::String("Bearer".into()));
+        }
+        f.insert("last_refresh".into(), Value::String(rfc3339(now)));
+        return;
+    }
     f.insert(
         "access_token".into(),
         Value::String(tok.access_token.clone()),
@@ -98,9 +131,15 @@ fn apply_token(file: &mut AuthFile, tok: &TokenResponse, now: jiff::Timestamp) {
     if let Some(id) = tok.id_token.as_ref().filter(|r| !r.is_empty()) {
         f.insert("id_token".into(), Value::String(id.clone()));
     }
-    if let Some(secs) = tok.expires_in {
-        let exp = now + jiff::SignedDuration::from_secs(secs);
-        f.insert("expired".into(), Value::String(rfc3339(exp)));
+    if let Some(e) = exp {
+        f.insert("expired".into(), Value::String(rfc3339(e)));
+    }
+    if kind == AuthKind::Antigravity {
+        if let Some(secs) = tok.expires_in {
+            f.insert("expires_in".into(), Value::from(secs));
+        }
+        f.insert("timestamp".into(), Value::from(now.as_millisecond()));
+        return;
     }
     f.insert("last_refresh".into(), Value::String(rfc3339(now)));
     if let Some(email) = tok
@@ -111,6 +150,97 @@ fn apply_token(file: &mut AuthFile, tok: &TokenResponse, now: jiff::Timestamp) {
     {
         f.insert("email".into(), Value::String(email.to_string()));
     }
+    if kind == AuthKind::Codex
+        && let Some(claims) = tok.id_token.as_deref().and_then(jwt_claims)
+    {
+        let (email, account_id, _) = codex_identity(&claims);
+        if let Some(e) = email {
+            f.insert("email".into(), Value::String(e));
+        }
+        if let Some(a) = account_id {
+            f.insert("account_id".into(), Value::String(a));
+        }
+    }
+}
+
+/// The claims of a JWT (not verified: it came straight from the token endpoint over TLS).
+pub fn jwt_claims(token: &str) -> Option<Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Codex id_token claims: (email, ChatGPT account id, plan type).
+pub fn codex_identity(claims: &Value) -> (Option<String>, Option<String>, Option<String>) {
+    let auth = claims.get("https://api.openai.com/auth");
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    (
+        s(claims.get("email")),
+        s(auth.and_then(|a| a.get("chatgpt_account_id"))),
+        s(auth.and_then(|a| a.get("chatgpt_plan_type"))),
+    )
+}
+
+/// The access token of a file (top level, or Gemini's `token.access_token`).
+pub fn access_token(file: &AuthFile) -> Option<Secret> {
+    file.secret_field("access_token")
+        .or_else(|| nested(file, "access_token"))
+}
+
+/// The refresh token of a file (top level, or Gemini's `token.refresh_token`).
+pub fn refresh_token(file: &AuthFile) -> Option<Secret> {
+    file.secret_field("refresh_token")
+        .or_else(|| nested(file, "refresh_token"))
+}
+
+fn nested(file: &AuthFile, key: &str) -> Option<Secret> {
+    file.fields
+        .get("token")
+        .and_then(|t| t.get(key))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+}
+
+/// When this copy was last refreshed: `last_refresh`, or Antigravity's `timestamp` (ms).
+pub fn refreshed_at(file: &AuthFile) -> Option<jiff::Timestamp> {
+    file.last_refresh().or_else(|| {
+        file.int_field("timestamp")
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+    })
+}
+
+/// Is `other` a newer copy of the same account than `mine` (compare `last_refresh`,
+/// then `expired`)?
+pub fn is_fresher(other: &AuthFile, mine: &AuthFile) -> bool {
+    if other.hash == mine.hash {
+        return false;
+    }
+    match (refreshed_at(other), refreshed_at(mine)) {
+        (Some(a), Some(b)) if a != b => return a > b,
+        (Some(_), None) => return true,
+        (None, Some(_)) => return false,
+        _ => {}
+    }
+    match (other.expiry(), mine.expiry()) {
+        (Some(a), Some(b)) if a != b => return a > b,
+        (Some(_), None) => return true,
+        (None, Some(_)) => return false,
+        _ => {}
+    }
+    // Times are kept to the second, so two refreshes within one second tie. Every
+    // refresh is written back to the shared copy, so a shared copy whose tokens differ
+    // from ours at equal times is the newer one.
+    let tokens = |f: &AuthFile| {
+        (
+            refresh_token(f).map(|s| s.expose().to_string()),
+            access_token(f).map(|s| s.expose().to_string()),
+        )
+    };
+    tokens(other) != tokens(mine)
 }
 
 /// Classifies a failed token-endpoint answer: refused grants need a new login.
@@ -159,7 +289,48 @@ pub fn classify_failure(status: u16, body: &str) -> RefreshError {
 pub struct RefreshEnv<'a> {
     pub client: &'a reqwest::Client,
     pub claude: &'a ClaudeEndpoints,
+    pub codex: &'a CodexEndpoints,
+    pub gemini: &'a GeminiEndpoints,
+    pub antigravity: &'a AntigravityEndpoints,
     pub sync: Option<&'a crate::sync::SyncHandle>,
+    /// The shared bucket, when there is one: refreshes then adopt fresher remote copies
+    /// and take a lease there; without it a local file lock guards the refresh.
+    pub remote: Option<&'a dyn RemoteStore>,
+}
+
+impl<'a> RefreshEnv<'a> {
+    pub fn new(
+        client: &'a reqwest::Client,
+        config: &'a Config,
+        sync: Option<&'a crate::sync::SyncHandle>,
+    ) -> Self {
+        RefreshEnv {
+            client,
+            claude: &config.claude,
+            codex: &config.codex,
+            gemini: &config.gemini,
+            antigravity: &config.antigravity,
+            sync,
+            remote: None,
+        }
+    }
+}
+
+/// How long a refresher waits for another holder's lease or lock before giving up.
+pub const LEASE_WAIT: Duration = Duration::from_secs(75);
+
+/// The token to use if `acc` needs no refresh for this trigger.
+fn still_fresh(acc: &OAuthAccount, trigger: &Trigger, now: jiff::Timestamp) -> Option<Secret> {
+    let file = acc.file.read();
+    let current = access_token(&file);
+    let fresh = match trigger {
+        Trigger::Proactive => !due(&file, now),
+        Trigger::Expired => !is_expired(&file, now),
+        Trigger::Unauthorized(failed) => current
+            .as_ref()
+            .is_some_and(|c| !failed.ct_eq(c.expose()) && !is_expired(&file, now)),
+    };
+    if fresh { current } else { None }
 }
 
 /// Refreshes `acc` once (single-flight) and returns the access token to use.
@@ -169,21 +340,9 @@ pub async fn refresh(
     env: &RefreshEnv<'_>,
 ) -> Result<Secret, RefreshError> {
     let _guard = acc.refresh_lock.lock().await;
-    let now = jiff::Timestamp::now();
     // Someone else may have refreshed while we waited for the lock.
-    {
-        let file = acc.file.read();
-        let current = file.secret_field("access_token");
-        let fresh = match &trigger {
-            Trigger::Proactive => !due(&file, now),
-            Trigger::Expired => !is_expired(&file, now),
-            Trigger::Unauthorized(failed) => current
-                .as_ref()
-                .is_some_and(|c| !failed.ct_eq(c.expose()) && !is_expired(&file, now)),
-        };
-        if fresh && let Some(c) = current {
-            return Ok(c);
-        }
+    if let Some(t) = still_fresh(acc, &trigger, jiff::Timestamp::now()) {
+        return Ok(t);
     }
     match &*acc.state.read() {
         AccountState::NeedsLogin(r) => return Err(RefreshError::NeedsLogin(r.clone())),
@@ -192,22 +351,148 @@ pub async fn refresh(
         }
         _ => {}
     }
-    let result = do_refresh(acc, env, now).await;
-    match &result {
-        Ok(_) => *acc.state.write() = AccountState::Ok,
+    let result = guarded_refresh(acc, &trigger, env).await;
+    let new_state = match &result {
+        Ok(_) => AccountState::Ok,
         Err(RefreshError::NeedsLogin(r)) => {
             tracing::error!(account = %acc.name, reason = %r, "refresh refused; run `{}`", acc.kind.login_command());
-            *acc.state.write() = AccountState::NeedsLogin(r.clone());
+            AccountState::NeedsLogin(r.clone())
         }
         Err(RefreshError::Transient(r)) => {
             tracing::warn!(account = %acc.name, reason = %r, "token refresh failed; retrying later");
-            *acc.state.write() = AccountState::RefreshFailed {
+            AccountState::RefreshFailed {
                 reason: r.clone(),
                 until: Instant::now() + FAILURE_BACKOFF,
-            };
+            }
         }
+    };
+    *acc.state.write() = new_state.clone();
+    let file = acc.file.read().clone();
+    if let Some(dir) = file.path.parent() {
+        state_file::record(dir, &file, &new_state);
     }
     result
+}
+
+/// Refresh under the lease (bucket) or the local lock, adopting a fresher copy instead
+/// when someone else already refreshed.
+async fn guarded_refresh(
+    acc: &OAuthAccount,
+    trigger: &Trigger,
+    env: &RefreshEnv<'_>,
+) -> Result<Secret, RefreshError> {
+    let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+    let Some(store) = env.remote else {
+        let dir = acc
+            .file
+            .read()
+            .path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let _lock = lease::lock_local(&dir, &acc.name, LEASE_WAIT)
+            .await
+            .map_err(|e| RefreshError::Transient(format!("refresh lock: {e}")))?;
+        // Another process sharing this folder may have refreshed meanwhile.
+        adopt_disk(acc, env);
+        if let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now()) {
+            return Ok(t);
+        }
+        return do_refresh(acc, env, jiff::Timestamp::now()).await;
+    };
+    loop {
+        if adopt_remote(acc, store, env).await
+            && let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now())
+        {
+            return Ok(t);
+        }
+        match lease::try_acquire(store, &acc.name, lease::LEASE_TTL).await {
+            Ok(TryLease::Acquired(l)) => {
+                // Someone may have finished between our read and our lease.
+                if adopt_remote(acc, store, env).await
+                    && let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now())
+                {
+                    l.release().await;
+                    return Ok(t);
+                }
+                let result = do_refresh(acc, env, jiff::Timestamp::now()).await;
+                if result.is_ok() {
+                    let bytes = bytes::Bytes::from(acc.file.read().to_bytes());
+                    if let Err(e) = store.put(&lease::auth_key(&acc.name), bytes, None).await {
+                        tracing::error!(account = %acc.name, error = %e, "could not push the refreshed token to the bucket");
+                    }
+                }
+                l.release().await;
+                return result;
+            }
+            Ok(TryLease::Held { holder, until }) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(RefreshError::Transient(format!(
+                        "another instance ({holder}) holds the refresh lease until {until}"
+                    )));
+                }
+                tracing::debug!(account = %acc.name, %holder, "waiting for another instance's refresh");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                return Err(RefreshError::Transient(format!("refresh lease: {e}")));
+            }
+        }
+    }
+}
+
+/// Replaces the in-memory copy with `new` (and writes `write` to the local file).
+fn adopt(acc: &OAuthAccount, env: &RefreshEnv<'_>, new: AuthFile, write: Option<&[u8]>) {
+    if let Some(bytes) = write {
+        if let Err(e) = crate::store::write_atomic(&new.path, bytes) {
+            tracing::error!(account = %acc.name, error = %e, "could not save the adopted token");
+        } else if let Some(sync) = env.sync {
+            sync.notify_local_change(&acc.name);
+        }
+    }
+    *acc.file.write() = new;
+}
+
+/// Re-reads the local file; adopts it if it is fresher than memory.
+fn adopt_disk(acc: &OAuthAccount, env: &RefreshEnv<'_>) {
+    let path = acc.file.read().path.clone();
+    let Ok(bytes) = std::fs::read(&path) else {
+        return;
+    };
+    let Ok(disk) = AuthFile::parse(&path, &bytes) else {
+        return;
+    };
+    if is_fresher(&disk, &acc.file.read()) {
+        tracing::info!(account = %acc.name, "adopting a token another process refreshed");
+        adopt(acc, env, disk, None);
+    }
+}
+
+/// Reads the bucket's copy; adopts it (and writes it locally) when it is fresher.
+async fn adopt_remote(acc: &OAuthAccount, store: &dyn RemoteStore, env: &RefreshEnv<'_>) -> bool {
+    let got = match store.get(&lease::auth_key(&acc.name)).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!(account = %acc.name, error = %e, "could not read the bucket's copy");
+            return false;
+        }
+    };
+    let Some((bytes, _)) = got else { return false };
+    let path = acc.file.read().path.clone();
+    let Ok(remote) = AuthFile::parse(&path, &bytes) else {
+        return false;
+    };
+    if !is_fresher(&remote, &acc.file.read()) {
+        return false;
+    }
+    tracing::info!(account = %acc.name, "adopting a token another instance refreshed");
+    adopt(acc, env, remote, Some(&bytes));
+    true
+}
+
+enum Wire {
+    Json(Value),
+    Form(Vec<(&'static str, String)>),
 }
 
 async fn do_refresh(
@@ -215,33 +500,62 @@ async fn do_refresh(
     env: &RefreshEnv<'_>,
     now: jiff::Timestamp,
 ) -> Result<Secret, RefreshError> {
-    let (url, client_id) = match acc.kind {
-        AuthKind::Claude => (env.claude.token_url.as_str(), env.claude.client_id.as_str()),
-        other => {
+    let refresh_token = refresh_token(&acc.file.read())
+        .ok_or_else(|| RefreshError::NeedsLogin("auth file has no refresh_token".into()))?;
+    let rt = refresh_token.expose().to_string();
+    let google = |id: &str, secret: &Secret| {
+        Wire::Form(vec![
+            ("client_id", id.to_string()),
+            ("client_secret", secret.expose().to_string()),
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", rt.clone()),
+        ])
+    };
+    let (url, body) = match acc.kind {
+        AuthKind::Claude => (
+            env.claude.token_url.as_str(),
+            Wire::Json(serde_json::json!({
+                "grant_type": "refresh_token",
+                "refresh_token": rt,
+                "client_id": env.claude.client_id,
+            })),
+        ),
+        AuthKind::Codex => (
+            env.codex.token_url.as_str(),
+            Wire::Form(vec![
+                ("client_id", env.codex.client_id.clone()),
+                ("grant_type", "refresh_token".into()),
+                ("refresh_token", rt.clone()),
+                ("scope", "openid profile email".into()),
+            ]),
+        ),
+        AuthKind::Gemini => (
+            env.gemini.token_url.as_str(),
+            google(&env.gemini.client_id, &env.gemini.client_secret),
+        ),
+        AuthKind::Antigravity => (
+            env.antigravity.token_url.as_str(),
+            google(&env.antigravity.client_id, &env.antigravity.client_secret),
+        ),
+        AuthKind::Other => {
             return Err(RefreshError::Transient(format!(
-                "refresh for {other:?} accounts is not supported yet"
+                "refresh for `{}` accounts is not supported",
+                acc.file.read().type_name
             )));
         }
     };
-    let refresh_token = acc
-        .file
-        .read()
-        .secret_field("refresh_token")
-        .ok_or_else(|| RefreshError::NeedsLogin("auth file has no refresh_token".into()))?;
-    let body = serde_json::json!({
-        "grant_type": "refresh_token",
-        "refresh_token": refresh_token.expose(),
-        "client_id": client_id,
-    });
     let send = || async {
-        env.client
+        let rb = env
+            .client
             .post(url)
-            .header("content-type", "application/json")
             .header("accept", "application/json")
-            .timeout(Duration::from_secs(30))
-            .json(&body)
-            .send()
-            .await
+            .timeout(Duration::from_secs(30));
+        match &body {
+            Wire::Json(v) => rb.json(v),
+            Wire::Form(f) => rb.form(f),
+        }
+        .send()
+        .await
     };
     use backon::Retryable;
     // Retry the transport only (EOF, reset): an answered refresh is never repeated,
@@ -280,6 +594,128 @@ async fn do_refresh(
     }
     tracing::info!(account = %acc.name, "token refreshed");
     Ok(Secret::new(tok.access_token))
+}
+
+/// `.cliproxy-state.json` next to the auth files: account states a running gateway
+/// found that the files alone do not show (needs login, cooling down after a failed
+/// refresh), so `cliproxy auth list` can report them. Written atomically; an entry
+/// applies only while the file still holds the refresh token it was recorded for.
+pub mod state_file {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::super::credential::AccountState;
+    use super::super::file::{AuthFile, rfc3339};
+
+    pub const NAME: &str = ".cliproxy-state.json";
+
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    pub struct States {
+        #[serde(default)]
+        pub accounts: BTreeMap<String, Entry>,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+    pub struct Entry {
+        /// `needs_login` or `cooling_down`.
+        pub state: String,
+        pub reason: String,
+        /// What to run (needs login).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub command: String,
+        /// Until when (cooling down), RFC 3339.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub until: String,
+        pub at: String,
+        /// First 16 hex digits of SHA-256 of the refresh token the state is about.
+        pub refresh_token_sha256: String,
+    }
+
+    static WRITE: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+    pub fn token_tag(file: &AuthFile) -> String {
+        let rt = super::refresh_token(file);
+        let h = crate::store::sha256_hex(rt.as_ref().map(|s| s.expose()).unwrap_or("").as_bytes());
+        h[..16].to_string()
+    }
+
+    pub fn load(dir: &Path) -> States {
+        std::fs::read(dir.join(NAME))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// The recorded state for `file`, if it still applies to the file's token.
+    pub fn lookup(states: &States, file: &AuthFile) -> Option<Entry> {
+        let e = states.accounts.get(&file.name)?;
+        if e.refresh_token_sha256 != token_tag(file) {
+            return None;
+        }
+        if e.state == "cooling_down"
+            && e.until
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|u| u <= jiff::Timestamp::now())
+        {
+            return None;
+        }
+        Some(e.clone())
+    }
+
+    /// Records (or clears, for `Ok`) the state of `file`'s account.
+    pub fn record(dir: &Path, file: &AuthFile, state: &AccountState) {
+        let _g = WRITE.lock();
+        let mut all = load(dir);
+        let now = jiff::Timestamp::now();
+        let entry = match state {
+            AccountState::Ok => None,
+            AccountState::NeedsLogin(r) => Some(Entry {
+                state: "needs_login".into(),
+                reason: r.clone(),
+                command: file.kind.login_command().to_string(),
+                until: String::new(),
+                at: rfc3339(now),
+                refresh_token_sha256: token_tag(file),
+            }),
+            AccountState::RefreshFailed { reason, until } => {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                let until = now + jiff::SignedDuration::try_from(left).unwrap_or_default();
+                Some(Entry {
+                    state: "cooling_down".into(),
+                    reason: reason.clone(),
+                    command: String::new(),
+                    until: rfc3339(until),
+                    at: rfc3339(now),
+                    refresh_token_sha256: token_tag(file),
+                })
+            }
+        };
+        let changed = match entry {
+            Some(e) => all.accounts.insert(file.name.clone(), e.clone()) != Some(e),
+            None => all.accounts.remove(&file.name).is_some(),
+        };
+        if !changed {
+            return;
+        }
+        let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
+        if let Err(e) = crate::store::write_atomic(&dir.join(NAME), &bytes) {
+            tracing::warn!(error = %e, "could not write {NAME}");
+        }
+    }
+
+    /// Forgets `name` (a new login).
+    pub fn clear(dir: &Path, name: &str) {
+        let _g = WRITE.lock();
+        let mut all = load(dir);
+        if all.accounts.remove(name).is_some() {
+            let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
+            if let Err(e) = crate::store::write_atomic(&dir.join(NAME), &bytes) {
+                tracing::warn!(error = %e, "could not write {NAME}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,12 @@ pub struct Config {
     // Our additions.
     /// Claude OAuth and upstream endpoints (tests aim these at local stand-ins).
     pub claude: ClaudeEndpoints,
+    /// Codex (ChatGPT) OAuth endpoints, including the device flow.
+    pub codex: CodexEndpoints,
+    /// Gemini CLI (Google) OAuth endpoints.
+    pub gemini: GeminiEndpoints,
+    /// Antigravity (Google) OAuth endpoints.
+    pub antigravity: AntigravityEndpoints,
     pub sync: crate::sync::SyncConfig,
     pub template: TemplateConfig,
 }
@@ -121,6 +127,9 @@ impl Default for Config {
             payload: None,
             codex_header_defaults: None,
             claude: ClaudeEndpoints::default(),
+            codex: CodexEndpoints::default(),
+            gemini: GeminiEndpoints::default(),
+            antigravity: AntigravityEndpoints::default(),
             sync: crate::sync::SyncConfig::default(),
             template: TemplateConfig::default(),
         }
@@ -285,6 +294,81 @@ impl Default for ClaudeEndpoints {
         }
     }
 }
+
+/// Where Codex (ChatGPT) lives. Defaults are OpenAI's public endpoints and the Codex CLI's client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct CodexEndpoints {
+    pub base_url: String,
+    pub token_url: String,
+    pub authorize_url: String,
+    pub client_id: String,
+    pub device_usercode_url: String,
+    pub device_token_url: String,
+    pub device_verify_url: String,
+    pub device_redirect_uri: String,
+}
+
+impl Default for CodexEndpoints {
+    fn default() -> Self {
+        CodexEndpoints {
+            base_url: "https://chatgpt.com/backend-api/codex".to_string(),
+            token_url: "https://auth.openai.com/oauth/token".to_string(),
+            authorize_url: "https://auth.openai.com/oauth/authorize".to_string(),
+            client_id: "app_EMoamEEZ73f0CkXaXp7hrann".to_string(),
+            device_usercode_url: "https://auth.openai.com/api/accounts/deviceauth/usercode"
+                .to_string(),
+            device_token_url: "https://auth.openai.com/api/accounts/deviceauth/token".to_string(),
+            device_verify_url: "https://auth.openai.com/codex/device".to_string(),
+            device_redirect_uri: "https://auth.openai.com/deviceauth/callback".to_string(),
+        }
+    }
+}
+
+/// Google OAuth endpoints shared by Gemini CLI and Antigravity logins. The client
+/// secrets are the public ones shipped in the official CLIs.
+macro_rules! google_endpoints {
+    ($(#[$m:meta])* $name:ident, $client_id:expr, $secret:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(rename_all = "kebab-case", default)]
+        pub struct $name {
+            pub base_url: String,
+            pub token_url: String,
+            pub authorize_url: String,
+            pub userinfo_url: String,
+            pub client_id: String,
+            pub client_secret: Secret,
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name {
+                    base_url: "https://cloudcode-pa.googleapis.com".to_string(),
+                    token_url: "https://oauth2.googleapis.com/token".to_string(),
+                    authorize_url: "https://accounts.google.com/o/oauth2/v2/auth".to_string(),
+                    userinfo_url: "https://www.googleapis.com/oauth2/v1/userinfo?alt=json"
+                        .to_string(),
+                    client_id: $client_id.to_string(),
+                    client_secret: Secret::new($secret),
+                }
+            }
+        }
+    };
+}
+
+google_endpoints!(
+    /// Gemini CLI's Google OAuth client and Code Assist base (`base-url`).
+    GeminiEndpoints,
+    "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
+    "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"
+);
+google_endpoints!(
+    /// Antigravity's Google OAuth client and Code Assist base (`base-url`).
+    AntigravityEndpoints,
+    "1071006060591-tmhssin2h21lcre235vtolojh4g403ep.apps.googleusercontent.com",
+    "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"
+);
 
 /// `template:`: render `path` with `env-file` into the config file at `serve` start.
 #[derive(Debug, Clone, Default, Deserialize)]

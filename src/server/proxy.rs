@@ -389,11 +389,7 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
             e.to_string(),
         )
     })?;
-    let renv = RefreshEnv {
-        client: &refresh_client,
-        claude: &cfg.claude,
-        sync: state.sync.as_ref(),
-    };
+    let renv = RefreshEnv::new(&refresh_client, cfg, state.sync.as_ref());
     let max_creds = cfg.max_retry_credentials as usize;
     let mut attempt = 0u32;
     let mut last: Option<Attempt> = None;

@@ -121,7 +121,8 @@ fn check_interval() -> Duration {
     Duration::from_secs(15)
 }
 
-/// Refreshes OAuth tokens ahead of expiry (Claude: 4 h before `expired`).
+/// Refreshes OAuth tokens ahead of expiry (Claude 4 h, Codex 5 days, Antigravity
+/// 5 min before `expired`; Gemini at expiry).
 pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
     let mut first = true;
     loop {
@@ -138,7 +139,8 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
         let snap = state.current();
         let now = jiff::Timestamp::now();
         for acc in &snap.accounts {
-            if acc.kind != crate::auth::AuthKind::Claude || acc.file.read().bool_field("disabled") {
+            // Every OAuth kind, each with its own lead (refresh::lead).
+            if acc.kind == crate::auth::AuthKind::Other || acc.file.read().bool_field("disabled") {
                 continue;
             }
             let skip = match &*acc.state.read() {
@@ -149,18 +151,18 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
             if skip || !refresh::due(&acc.file.read(), now) {
                 continue;
             }
-            let client = match state.clients.get(None, &snap.config.proxy_url) {
+            let entry_proxy = acc.file.read().str_field("proxy_url").map(str::to_string);
+            let client = match state
+                .clients
+                .get(entry_proxy.as_deref(), &snap.config.proxy_url)
+            {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "no HTTP client for refresh");
                     continue;
                 }
             };
-            let env = RefreshEnv {
-                client: &client,
-                claude: &snap.config.claude,
-                sync: state.sync.as_ref(),
-            };
+            let env = RefreshEnv::new(&client, &snap.config, state.sync.as_ref());
             let _ = refresh::refresh(acc, Trigger::Proactive, &env).await;
         }
     }

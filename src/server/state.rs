@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 use crate::auth::credential::{AccountState, Credential, OAuthAccount};
+use crate::auth::refresh;
 use crate::auth::registry::Registry;
 use crate::auth::{AuthFileError, cooldown::Cooldowns, store};
 use crate::config::{self, Config, EnvMap, Overrides};
@@ -88,8 +89,13 @@ impl AppState {
                         if changed {
                             let new_tokens = {
                                 let old = acc.file.read();
-                                old.str_field("refresh_token") != f.str_field("refresh_token")
-                                    || old.str_field("access_token") != f.str_field("access_token")
+                                let tokens = |x: &crate::auth::AuthFile| {
+                                    (
+                                        refresh::refresh_token(x).map(|s| s.expose().to_string()),
+                                        refresh::access_token(x).map(|s| s.expose().to_string()),
+                                    )
+                                };
+                                tokens(&old) != tokens(&f)
                             };
                             *acc.file.write() = f;
                             if new_tokens {
