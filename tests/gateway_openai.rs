@@ -172,3 +172,108 @@ async fn errors_use_the_openai_shape() {
     assert_eq!(v["error"]["type"], "invalid_request_error");
     assert!(chat_requests(&si).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anthropic_clients_reach_openai_compatible_models_through_translation() {
+    let si = StandIn::start().await;
+    let g = start(&compat_block(&si), &[]).await;
+    // Non-stream: Anthropic in, Chat Completions upstream, Anthropic out.
+    let body = json!({"model": "model-x", "max_tokens": 50, "system": "be brief",
+        "messages": [{"role": "user", "content": "hi"}]});
+    let r = post_messages(&g, &body, &[]).await;
+    assert_eq!(r.status(), 200, "{}", g.logs());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["model"], "model-x");
+    assert_eq!(v["content"][0]["type"], "text");
+    assert!(v["content"][0]["text"].as_str().unwrap().len() > 0);
+    assert_eq!(v["stop_reason"], "end_turn");
+    let up = &chat_requests(&si)[0];
+    assert_eq!(up.uri, "/api/v1/chat/completions");
+    let ub = up.json().unwrap();
+    assert_eq!(ub["model"], "upstream/model-x");
+    assert_eq!(
+        ub["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
+    assert_eq!(ub["max_tokens"], 50);
+
+    // Stream: Anthropic event order out of OpenAI chunks.
+    let mut body = body;
+    body["stream"] = json!(true);
+    let r = post_messages(&g, &body, &[]).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let events: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(events.first(), Some(&"message_start"), "{text}");
+    assert_eq!(events.last(), Some(&"message_stop"), "{text}");
+    assert!(events.contains(&"content_block_delta"));
+    assert!(!text.contains("[DONE]"));
+
+    // Upstream errors come back in the client's dialect.
+    si.set_behavior(
+        "sk-or-fake-1",
+        Behavior::fail(1, 400).with_message("bad things"),
+    );
+    let r = post_messages(&g, &json!({"model": "model-x", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}), &[]).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad things"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openai_clients_reach_claude_models_through_translation() {
+    let si = StandIn::start().await;
+    let cfg = format!(
+        "claude-api-key:\n  - api-key: sk-ant-api03-t\n    base-url: {}\n",
+        si.base_url
+    );
+    let g = start(&cfg, &[]).await;
+    let r = post(&g, &json!({"model": "claude-opus-4-5-20251101", "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]}), None).await;
+    assert_eq!(r.status(), 200, "{}", g.logs());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    let up = si
+        .requests()
+        .into_iter()
+        .find(|r| r.path() == "/v1/messages")
+        .unwrap();
+    let ub = up.json().unwrap();
+    assert_eq!(ub["system"], "sys");
+    assert!(
+        ub["max_tokens"].as_u64().unwrap() > 0,
+        "Anthropic requires max_tokens"
+    );
+    assert_eq!(up.header("x-api-key"), Some("sk-ant-api03-t"));
+
+    let r = post(&g, &json!({"model": "claude-opus-4-5-20251101", "stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]}), None).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let datas: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(datas.last(), Some(&"[DONE]"), "{text}");
+    let chunks: Vec<Value> = datas[..datas.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["usage"]["completion_tokens"].as_u64().is_some())
+    );
+}
