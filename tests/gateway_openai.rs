@@ -186,7 +186,7 @@ async fn anthropic_clients_reach_openai_compatible_models_through_translation() 
     assert_eq!(v["type"], "message");
     assert_eq!(v["model"], "model-x");
     assert_eq!(v["content"][0]["type"], "text");
-    assert!(v["content"][0]["text"].as_str().unwrap().len() > 0);
+    assert!(!v["content"][0]["text"].as_str().unwrap().is_empty());
     assert_eq!(v["stop_reason"], "end_turn");
     let up = &chat_requests(&si)[0];
     assert_eq!(up.uri, "/api/v1/chat/completions");
