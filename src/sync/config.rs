@@ -63,8 +63,14 @@ impl std::fmt::Debug for BucketConfig {
             .field("endpoint", &self.endpoint)
             .field("name", &self.name)
             .field("region", &self.region)
-            .field("access_key", &self.access_key.as_ref().map(|_| "<redacted>"))
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "access_key",
+                &self.access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("primary_prefix", &self.primary_prefix)
             .field("backup_prefix", &self.backup_prefix)
             .field("config_prefix", &self.config_prefix)
@@ -189,14 +195,10 @@ pub fn resolve(
     template: Option<&Path>,
 ) -> anyhow::Result<Resolved> {
     let b = cfg.bucket.clone().unwrap_or_default();
-    let endpoint = b
-        .endpoint
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            env.get_any(&["OBJECTSTORE_ENDPOINT", "AWS_S3_ENDPOINT"])
-                .map(str::to_string)
-        });
+    let endpoint = b.endpoint.clone().filter(|s| !s.is_empty()).or_else(|| {
+        env.get_any(&["OBJECTSTORE_ENDPOINT", "AWS_S3_ENDPOINT"])
+            .map(str::to_string)
+    });
     let bucket = match endpoint {
         None => None,
         Some(ep) => {
@@ -268,7 +270,12 @@ pub fn resolve(
     Ok(Resolved {
         enabled: cfg.enabled.unwrap_or(true),
         local: local.to_path_buf(),
-        ccs: optional_dir(cfg.ccs_dir.as_deref(), "~/.ccs/cliproxy/auth", "~/.ccs", env),
+        ccs: optional_dir(
+            cfg.ccs_dir.as_deref(),
+            "~/.ccs/cliproxy/auth",
+            "~/.ccs",
+            env,
+        ),
         dotfiles: optional_dir(
             cfg.dotfiles_dir.as_deref(),
             "~/dotfiles/objectstore/auths",
@@ -310,9 +317,7 @@ mod tests {
         assert_eq!(b.backup_prefix, "backup/auths/");
         assert_eq!(b.config_prefix, "config/");
         match &b.target {
-            BucketTarget::S3 {
-                bucket, region, ..
-            } => {
+            BucketTarget::S3 { bucket, region, .. } => {
                 assert_eq!(bucket, "cliproxyapi");
                 assert_eq!(region, "auto");
             }
@@ -347,6 +352,9 @@ mod tests {
         }))
         .unwrap();
         let d = format!("{cfg:?}");
-        assert!(!d.contains("AKIA123456") && !d.contains("s3cr3tvalue"), "{d}");
+        assert!(
+            !d.contains("AKIA123456") && !d.contains("s3cr3tvalue"),
+            "{d}"
+        );
     }
 }

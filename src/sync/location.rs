@@ -197,9 +197,10 @@ impl Store {
             Store::Dir(d) => d.write(name, body).await,
             Store::S3(s) => match s.put(name, body, None).await? {
                 PutOutcome::Written(t) => Ok(t),
-                PutOutcome::PreconditionFailed => {
-                    Err(LocError::new(s.describe(), "unexpected precondition failure"))
-                }
+                PutOutcome::PreconditionFailed => Err(LocError::new(
+                    s.describe(),
+                    "unexpected precondition failure",
+                )),
             },
         }
     }

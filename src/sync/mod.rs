@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod location;
+pub mod plan;
 pub mod s3;
 
 pub use config::SyncConfig;

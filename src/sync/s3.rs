@@ -96,10 +96,16 @@ impl S3Prefix {
     ) -> LocError {
         let msg = match e {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                format!("{op}: unreachable ({})", short(&DisplayErrorContext(e).to_string()))
+                format!(
+                    "{op}: unreachable ({})",
+                    short(&DisplayErrorContext(e).to_string())
+                )
             }
             _ => match status_of(e) {
-                Some(s) => format!("{op}: HTTP {s} ({})", short(&DisplayErrorContext(e).to_string())),
+                Some(s) => format!(
+                    "{op}: HTTP {s} ({})",
+                    short(&DisplayErrorContext(e).to_string())
+                ),
                 None => format!("{op}: {}", short(&DisplayErrorContext(e).to_string())),
             },
         };
