@@ -36,13 +36,22 @@ async fn fresh_machine_bootstraps_from_dotfiles_and_uploads() {
         let want = read(&m.dotfiles().join(&name)).unwrap();
         assert_eq!(read(&m.local().join(&name)).as_ref(), Some(&want));
         assert_eq!(read(&m.ccs().join(&name)).as_ref(), Some(&want));
-        assert_eq!(moto.get(&format!("auths/{name}")).await.as_ref(), Some(&want));
-        assert_eq!(moto.get(&format!("backup/auths/{name}")).await.as_ref(), Some(&want));
+        assert_eq!(
+            moto.get(&format!("auths/{name}")).await.as_ref(),
+            Some(&want)
+        );
+        assert_eq!(
+            moto.get(&format!("backup/auths/{name}")).await.as_ref(),
+            Some(&want)
+        );
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(m.local().join("claude-u0.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(m.local().join("claude-u0.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 }
@@ -75,7 +84,10 @@ async fn wiped_local_folder_is_restored_from_the_bucket() {
     let before = read(&m.local().join("claude-u2.json")).unwrap();
     std::fs::remove_dir_all(m.local()).unwrap();
     assert!(m.cmd(&["sync", "once"]).status.success());
-    assert_eq!(read(&m.local().join("claude-u2.json")), Some(before.clone()));
+    assert_eq!(
+        read(&m.local().join("claude-u2.json")),
+        Some(before.clone())
+    );
     // A brand-new machine (no state, no dotfiles) recovers everything from the bucket too.
     let fresh = Machine::new(&moto.endpoint());
     assert!(fresh.cmd(&["sync", "once"]).status.success());
@@ -103,7 +115,10 @@ async fn auth_restore_rolls_back_to_an_older_version() {
     assert_eq!(read(&m.local().join(name)), Some(old.clone()));
     assert_eq!(read(&m.ccs().join(name)), Some(old.clone()));
     assert_eq!(moto.get(&format!("auths/{name}")).await, Some(old.clone()));
-    assert_eq!(moto.get(&format!("backup/auths/{name}")).await, Some(old.clone()));
+    assert_eq!(
+        moto.get(&format!("backup/auths/{name}")).await,
+        Some(old.clone())
+    );
     // And it stays: another run does not bring the newer one back.
     assert!(m.cmd(&["sync", "once"]).status.success());
     assert_eq!(read(&m.local().join(name)), Some(old));
@@ -122,7 +137,10 @@ async fn local_refresh_beats_stale_remote_copy() {
     assert!(e.reconcile(false).await.ok());
     assert_eq!(read(&m.local().join("claude-u0.json")), Some(fresh.clone()));
     assert_eq!(read(&m.ccs().join("claude-u0.json")), Some(fresh.clone()));
-    assert_eq!(read(&m.dotfiles().join("claude-u0.json")), Some(fresh.clone()));
+    assert_eq!(
+        read(&m.dotfiles().join("claude-u0.json")),
+        Some(fresh.clone())
+    );
     assert_eq!(moto.get("auths/claude-u0.json").await, Some(fresh.clone()));
     assert_eq!(moto.get("backup/auths/claude-u0.json").await, Some(fresh));
 }
@@ -142,8 +160,14 @@ async fn second_reconcile_makes_no_writes_and_one_list_per_prefix() {
     assert_eq!(second.counters.writes(), 0, "{:?}", second.counters);
     assert_eq!(second.counters.s3_put, 0);
     assert_eq!(second.counters.file_write, 0);
-    assert_eq!(second.counters.s3_get, 0, "unchanged ETags are never fetched");
-    assert_eq!(second.counters.s3_list, 3, "one LIST per prefix (auths, backup, config)");
+    assert_eq!(
+        second.counters.s3_get, 0,
+        "unchanged ETags are never fetched"
+    );
+    assert_eq!(
+        second.counters.s3_list, 3,
+        "one LIST per prefix (auths, backup, config)"
+    );
     // A fresh engine (new process) with the persisted state: still nothing to do.
     let e2 = m.engine();
     let third = e2.reconcile(false).await;
@@ -154,12 +178,24 @@ async fn second_reconcile_makes_no_writes_and_one_list_per_prefix() {
     assert!(s.contains("put=0") && s.contains("file writes=0"), "{s}");
 }
 
-async fn watching(m: &Machine, debounce_ms: u64) -> (cliproxy::sync::SyncHandle, tokio_util::sync::CancellationToken, tokio_util::task::TaskTracker) {
+async fn watching(
+    m: &Machine,
+    debounce_ms: u64,
+) -> (
+    cliproxy::sync::SyncHandle,
+    tokio_util::sync::CancellationToken,
+    tokio_util::task::TaskTracker,
+) {
     let cancel = tokio_util::sync::CancellationToken::new();
     let tracker = tokio_util::task::TaskTracker::new();
-    let h = cliproxy::sync::start_engine(m.resolved(debounce_ms, 1), cancel.clone(), &tracker, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let h = cliproxy::sync::start_engine(
+        m.resolved(debounce_ms, 1),
+        cancel.clone(),
+        &tracker,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     (h, cancel, tracker)
 }
 
@@ -179,11 +215,21 @@ async fn a_change_settles_without_echo() {
     })
     .await;
     assert!(ok, "change did not reach the folders");
-    assert_eq!(moto.get("backup/auths/claude-u1.json").await, Some(fresh.clone()));
+    assert_eq!(
+        moto.get("backup/auths/claude-u1.json").await,
+        Some(fresh.clone())
+    );
     // A change made in CCS flows back too.
     let ccs_new = token("u2@e.com", "from-ccs", T3);
     std::fs::write(m.ccs().join("claude-u2.json"), &ccs_new).unwrap();
-    assert!(wait_until(Duration::from_secs(10), || read(&m.local().join("claude-u2.json")).as_ref() == Some(&ccs_new)).await);
+    assert!(
+        wait_until(Duration::from_secs(10), || read(
+            &m.local().join("claude-u2.json")
+        )
+        .as_ref()
+            == Some(&ccs_new))
+        .await
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = e.counters();
     // Quiet window (polls every second run meanwhile): no writes anywhere.
@@ -240,11 +286,17 @@ async fn invalid_json_is_never_propagated_over_a_valid_copy() {
     assert!(r.ok(), "{r:?}");
     assert_eq!(moto.get("auths/claude-u0.json").await, Some(good.clone()));
     assert_eq!(read(&m.ccs().join("claude-u0.json")), Some(good.clone()));
-    assert_eq!(read(&m.local().join("claude-u0.json")), Some(good), "repaired from a valid copy");
+    assert_eq!(
+        read(&m.local().join("claude-u0.json")),
+        Some(good),
+        "repaired from a valid copy"
+    );
     assert_eq!(read(&m.local().join("claude-u1.json")), Some(good1.clone()));
     assert_eq!(moto.get("auths/claude-u1.json").await, Some(good1));
     // The broken version is kept, not discarded.
-    let kept = std::fs::read_dir(m.home.path().join(".cli-proxy-api/sync-state/conflicts")).unwrap().count();
+    let kept = std::fs::read_dir(m.home.path().join(".cli-proxy-api/sync-state/conflicts"))
+        .unwrap()
+        .count();
     assert!(kept >= 1);
 }
 
@@ -262,8 +314,15 @@ async fn removed_account_stays_removed_until_a_new_login() {
     assert!(read(&m.ccs().join(name)).is_none());
     assert!(read(&m.dotfiles().join(name)).is_none());
     assert!(moto.get(&format!("auths/{name}")).await.is_none());
-    assert!(moto.get(&format!("backup/auths/{name}")).await.is_some(), "backup is never deleted from");
-    assert!(moto.get(&format!("config/tombstones/{name}")).await.is_some());
+    assert!(
+        moto.get(&format!("backup/auths/{name}")).await.is_some(),
+        "backup is never deleted from"
+    );
+    assert!(
+        moto.get(&format!("config/tombstones/{name}"))
+            .await
+            .is_some()
+    );
     // A stale copy reappears in CCS and dotfiles (e.g. a git checkout): not resurrected.
     let stale = token("u1@e.com", "at1", T1);
     std::fs::write(m.ccs().join(name), &stale).unwrap();
@@ -283,8 +342,15 @@ async fn removed_account_stays_removed_until_a_new_login() {
     let relogin = token("u1@e.com", "relogin", &jiff::Timestamp::now().to_string());
     std::fs::write(m.local().join(name), &relogin).unwrap();
     assert!(m.cmd(&["sync", "once"]).status.success());
-    assert_eq!(moto.get(&format!("auths/{name}")).await, Some(relogin.clone()));
-    assert!(moto.get(&format!("config/tombstones/{name}")).await.is_none());
+    assert_eq!(
+        moto.get(&format!("auths/{name}")).await,
+        Some(relogin.clone())
+    );
+    assert!(
+        moto.get(&format!("config/tombstones/{name}"))
+            .await
+            .is_none()
+    );
     assert!(other.cmd(&["sync", "once"]).status.success());
     assert_eq!(read(&other.local().join(name)), Some(relogin));
 }
@@ -301,7 +367,11 @@ async fn mass_delete_guard_stops_the_run() {
         let name = format!("claude-u{i}.json");
         let hash = cliproxy::store::sha256_hex(&read(&m.local().join(&name)).unwrap());
         let t = serde_json::json!({"name": name, "deleted_at": "2030-01-01T00:00:00Z", "hash": hash, "machine": "broken"});
-        moto.put(&format!("config/tombstones/{name}"), t.to_string().as_bytes()).await;
+        moto.put(
+            &format!("config/tombstones/{name}"),
+            t.to_string().as_bytes(),
+        )
+        .await;
     }
     let out = m.cmd(&["sync", "once"]);
     assert!(!out.status.success());
@@ -322,7 +392,13 @@ async fn two_engines_sharing_a_bucket_converge() {
     let (ha, ca, _ta) = watching(&a, 150).await;
     let (hb, cb, _tb) = watching(&b, 150).await;
     // B got everything from the bucket at start or through its poll.
-    assert!(wait_until(Duration::from_secs(10), || read(&b.local().join("claude-u2.json")).is_some()).await);
+    assert!(
+        wait_until(Duration::from_secs(10), || read(
+            &b.local().join("claude-u2.json")
+        )
+        .is_some())
+        .await
+    );
     // Both change the same file at once, differently; plus one new file each.
     let va = token("u0@e.com", "from-a", T2);
     let vb = token("u0@e.com", "from-b", T3);
@@ -332,7 +408,13 @@ async fn two_engines_sharing_a_bucket_converge() {
     std::fs::write(b.local().join("codex-b.json"), token("b@e.com", "b", T1)).unwrap();
     ha.notify_local_change("claude-u0.json");
     hb.notify_local_change("claude-u0.json");
-    let names = ["claude-u0.json", "claude-u1.json", "claude-u2.json", "codex-a.json", "codex-b.json"];
+    let names = [
+        "claude-u0.json",
+        "claude-u1.json",
+        "claude-u2.json",
+        "codex-a.json",
+        "codex-b.json",
+    ];
     let converged = wait_until(Duration::from_secs(20), || {
         names.iter().all(|n| {
             let x = read(&a.local().join(n));
@@ -364,7 +446,11 @@ async fn bucket_down_keeps_local_sync_and_converges_when_back() {
     assert!(!r.ok());
     assert!(r.errors.iter().any(|x| x.contains("unreachable")), "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(15));
-    assert_eq!(read(&m.ccs().join("claude-u0.json")), Some(fresh.clone()), "local locations keep syncing");
+    assert_eq!(
+        read(&m.ccs().join("claude-u0.json")),
+        Some(fresh.clone()),
+        "local locations keep syncing"
+    );
     // The binary reports the outage without crashing.
     let out = m.cmd(&["sync", "once"]);
     assert_eq!(out.status.code(), Some(1));

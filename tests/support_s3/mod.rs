@@ -113,33 +113,44 @@ impl Moto {
         self.spawn(&exe);
     }
 
-    /// GET an object's bytes (moto does not check signatures).
+    fn sdk(&self) -> aws_sdk_s3::Client {
+        cliproxy::sync::s3::client(
+            &self.endpoint(),
+            "us-east-1",
+            &cliproxy::config::Secret::new("testing-access"),
+            &cliproxy::config::Secret::new("testing-secret"),
+        )
+    }
+
+    /// GET an object's bytes.
     pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let r = reqwest::Client::new()
-            .get(format!("{}/{BUCKET}/{key}", self.endpoint()))
+        let r = self
+            .sdk()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
             .send()
             .await
             .ok()?;
-        if r.status().is_success() {
-            Some(r.bytes().await.ok()?.to_vec())
-        } else {
-            None
-        }
+        Some(r.body.collect().await.ok()?.into_bytes().to_vec())
     }
 
     pub async fn put(&self, key: &str, body: &[u8]) {
-        let r = reqwest::Client::new()
-            .put(format!("{}/{BUCKET}/{key}", self.endpoint()))
-            .body(body.to_vec())
+        self.sdk()
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(body.to_vec().into())
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success());
     }
 
     pub async fn delete(&self, key: &str) {
-        reqwest::Client::new()
-            .delete(format!("{}/{BUCKET}/{key}", self.endpoint()))
+        self.sdk()
+            .delete_object()
+            .bucket(BUCKET)
+            .key(key)
             .send()
             .await
             .unwrap();
