@@ -564,11 +564,11 @@ impl Engine {
             Action::None => false,
             Action::Delete { from, keep } => {
                 for (l, h) in keep {
-                    if let Some(b) = self.content(obs, h, *l, name).await {
-                        if let Err(e) = self.save_conflict(name, h, &b) {
-                            report.errors.push(format!("{name}: keeping a copy: {e}"));
-                            return false;
-                        }
+                    if let Some(b) = self.content(obs, h, *l, name).await
+                        && let Err(e) = self.save_conflict(name, h, &b)
+                    {
+                        report.errors.push(format!("{name}: keeping a copy: {e}"));
+                        return false;
                     }
                 }
                 let mut all = true;
@@ -614,10 +614,10 @@ impl Engine {
                 };
                 // Locations already holding the winner are in sync.
                 for l in LocId::ALL {
-                    if let Some(Obs::Present(c)) = obs.obs_for(name).get(&l) {
-                        if c.hash == *winner {
-                            entry.seen.insert(l, winner.clone());
-                        }
+                    if let Some(Obs::Present(c)) = obs.obs_for(name).get(&l)
+                        && c.hash == *winner
+                    {
+                        entry.seen.insert(l, winner.clone());
                     }
                 }
                 if writes.is_empty() && !p.drop_tombstone {
@@ -892,11 +892,11 @@ impl Engine {
         };
         let mut found = None;
         for f in order {
-            if let Some((b, label)) = self.restore_source(name, f).await? {
-                if Meta::of(&b, None).valid {
-                    found = Some((b, label));
-                    break;
-                }
+            if let Some((b, label)) = self.restore_source(name, f).await?
+                && Meta::of(&b, None).valid
+            {
+                found = Some((b, label));
+                break;
             }
         }
         let Some((bytes, label)) = found else {

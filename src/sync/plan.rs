@@ -405,6 +405,7 @@ pub fn guard(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

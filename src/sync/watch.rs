@@ -143,7 +143,3 @@ pub async fn bootstrap(engine: &Arc<Engine>, tracker: &TaskTracker, wait: Durati
         );
     }
 }
-
-pub fn poll_floor(d: Duration) -> Duration {
-    d.max(Duration::from_millis(200))
-}
