@@ -71,9 +71,12 @@ pub fn spawn_watcher(
     tracker: &TaskTracker,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<std::path::PathBuf>>();
+    // A fine tick so an event is delivered soon after its debounce window closes.
+    let tick =
+        (engine.res.debounce / 10).clamp(Duration::from_millis(5), Duration::from_millis(50));
     let mut debouncer = new_debouncer(
         engine.res.debounce,
-        None,
+        Some(tick),
         move |res: DebounceEventResult| match res {
             Ok(events) => {
                 let paths: Vec<_> = events.into_iter().flat_map(|e| e.event.paths).collect();
