@@ -27,7 +27,7 @@ if command -v aws >/dev/null && aws --version >/dev/null 2>&1; then
   cycle() {
     $A s3://cliproxyapi/auths/ "$L/"
     $A s3://cliproxyapi/backup/auths/ "$L/"
-    $A "$C/" "$L/"
+    rsync -a "$C/" "$L/" 2>/dev/null || cp -a "$C/." "$L/"
     $A "$L/" s3://cliproxyapi/auths/
     $A "$L/" s3://cliproxyapi/backup/auths/
     rsync -a "$L/" "$C/" 2>/dev/null || cp -a "$L/." "$C/"

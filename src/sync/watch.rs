@@ -89,10 +89,14 @@ pub fn spawn_watcher(
             }
         },
     )?;
-    let dirs = engine.watched_dirs();
-    for (_, d) in &dirs {
+    let mut dirs = engine.watched_dirs();
+    for (_, d) in dirs.iter_mut() {
         crate::store::ensure_private_dir(d)?;
-        debouncer.watch(d, RecursiveMode::NonRecursive)?;
+        // Events carry absolute, resolved paths: compare against the same form.
+        if let Ok(c) = d.canonicalize() {
+            *d = c;
+        }
+        debouncer.watch(d.as_path(), RecursiveMode::NonRecursive)?;
     }
     tracker.spawn(async move {
         let _keep = debouncer;
