@@ -384,6 +384,10 @@ async fn mass_delete_guard_stops_the_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_engines_sharing_a_bucket_converge() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("cliproxy=info")
+        .with_test_writer()
+        .try_init();
     let moto = require_moto!();
     moto.create_bucket().await;
     let a = Machine::new(&moto.endpoint());

@@ -674,6 +674,7 @@ impl Engine {
                     }
                 }
                 let mut retry = false;
+                let mut failed = false;
                 let mut primary_ok = true;
                 for l in writes {
                     if *l == LocId::Backup && !primary_ok {
@@ -722,17 +723,24 @@ impl Engine {
                             if *l == LocId::Primary {
                                 primary_ok = false;
                             }
+                            failed = true;
                             retry = true;
                         }
                         Err(e) => {
                             if *l == LocId::Primary {
                                 primary_ok = false;
                             }
+                            failed = true;
                             report.errors.push(format!("{name}: {e}"));
                         }
                     }
                 }
-                state.files.insert(name.to_string(), entry);
+                // The base moves only when every reachable location took the winner: a change
+                // that did not reach everywhere must still count as a change next time
+                // (otherwise a concurrent remote write would beat a fresher local token).
+                if !failed {
+                    state.files.insert(name.to_string(), entry);
+                }
                 retry
             }
         }
