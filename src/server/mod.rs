@@ -100,6 +100,30 @@ async fn shutdown_signal(cancel: CancellationToken) {
     cancel.cancel();
 }
 
+/// The bucket refreshes coordinate through (leases, fresher copies), when one is configured.
+fn lease_store(ctx: &Context) -> Option<Arc<dyn crate::auth::lease::RemoteStore>> {
+    let res = crate::sync::resolve(ctx).ok()?;
+    match res.bucket?.target {
+        crate::sync::config::BucketTarget::S3 {
+            endpoint,
+            bucket,
+            region,
+            access_key,
+            secret_key,
+        } => Some(Arc::new(crate::auth::lease::S3Store::new(
+            &crate::auth::lease::S3Settings {
+                endpoint,
+                region,
+                bucket,
+                access_key,
+                secret_key,
+                prefix: String::new(),
+            },
+        ))),
+        crate::sync::config::BucketTarget::Dir(_) => None,
+    }
+}
+
 pub async fn serve(ctx: Context) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -124,6 +148,7 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
         port: Some(config.port),
         ..Default::default()
     };
+    let remote = lease_store(&ctx);
     let state = AppState::new(
         config.clone(),
         ctx.env.clone(),
@@ -131,6 +156,7 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
         overrides,
         ctx.auth_dir.clone(),
         sync,
+        remote,
     );
     let _watcher = reload::watch(state.clone(), cancel.clone(), &tracker)?;
     tracker.spawn(reload::refresh_loop(state.clone(), cancel.clone()));

@@ -14,7 +14,7 @@ use super::error::{ApiError, Kind};
 use super::state::{AppState, Snapshot};
 use crate::auth::cooldown::{self, Outcome};
 use crate::auth::credential::{AccountState, CredentialSecret};
-use crate::auth::refresh::{self, RefreshEnv, RefreshError, Trigger};
+use crate::auth::refresh::{self, RefreshError, Trigger};
 use crate::auth::registry::Route;
 use crate::auth::selector;
 use crate::config::Secret;
@@ -389,7 +389,7 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
             e.to_string(),
         )
     })?;
-    let renv = RefreshEnv::new(&refresh_client, cfg, state.sync.as_ref());
+    let renv = state.refresh_env(&refresh_client, cfg);
     let max_creds = cfg.max_retry_credentials as usize;
     let mut attempt = 0u32;
     let mut last: Option<Attempt> = None;

@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use super::state::AppState;
 use crate::auth::credential::AccountState;
-use crate::auth::refresh::{self, RefreshEnv, Trigger};
+use crate::auth::refresh::{self, Trigger};
 
 enum Change {
     Auth,
@@ -162,7 +162,7 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
                     continue;
                 }
             };
-            let env = RefreshEnv::new(&client, &snap.config, state.sync.as_ref());
+            let env = state.refresh_env(&client, &snap.config);
             let _ = refresh::refresh(acc, Trigger::Proactive, &env).await;
         }
     }

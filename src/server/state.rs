@@ -32,6 +32,8 @@ pub struct AppState {
     accounts: Mutex<HashMap<String, Arc<OAuthAccount>>>,
     cursors: Mutex<HashMap<String, usize>>,
     pub sync: Option<crate::sync::SyncHandle>,
+    /// The shared bucket for refresh leases and adopting other machines' refreshes.
+    pub remote: Option<Arc<dyn crate::auth::lease::RemoteStore>>,
     pub env: EnvMap,
     pub config_path: Option<PathBuf>,
     pub overrides: Overrides,
@@ -46,6 +48,7 @@ impl AppState {
         overrides: Overrides,
         auth_dir: PathBuf,
         sync: Option<crate::sync::SyncHandle>,
+        remote: Option<Arc<dyn crate::auth::lease::RemoteStore>>,
     ) -> Arc<AppState> {
         let state = Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(Snapshot {
@@ -60,6 +63,7 @@ impl AppState {
             accounts: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
             sync,
+            remote,
             env,
             config_path,
             overrides,
@@ -67,6 +71,17 @@ impl AppState {
         });
         state.rebuild(Arc::new(config));
         state
+    }
+
+    /// Refresh settings for the current config, with the sync handle and the bucket.
+    pub fn refresh_env<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        config: &'a Config,
+    ) -> crate::auth::refresh::RefreshEnv<'a> {
+        let mut env = crate::auth::refresh::RefreshEnv::new(client, config, self.sync.as_ref());
+        env.remote = self.remote.as_deref();
+        env
     }
 
     pub fn current(&self) -> Arc<Snapshot> {

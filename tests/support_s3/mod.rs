@@ -14,10 +14,11 @@ pub const BUCKET: &str = "cliproxyapi";
 
 /// Finds moto_server: `MOTO_SERVER`, `.venv/bin/moto_server`, then PATH.
 pub fn moto_path() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("MOTO_SERVER") {
-        if !p.is_empty() && Path::new(&p).exists() {
-            return Some(PathBuf::from(p));
-        }
+    if let Ok(p) = std::env::var("MOTO_SERVER")
+        && !p.is_empty()
+        && Path::new(&p).exists()
+    {
+        return Some(PathBuf::from(p));
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
     if venv.exists() {
