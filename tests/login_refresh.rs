@@ -6,6 +6,7 @@
 
 mod common;
 mod support_oauth;
+mod support_s3;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -274,98 +275,21 @@ async fn two_refreshers_sharing_a_folder_use_the_local_lock() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn moto_bucket_lease_protocol() {
-    let Some(moto) = moto::find() else {
-        eprintln!(
-            "SKIPPED: moto_server not found (set MOTO_SERVER or install moto[server] into .venv)"
-        );
-        return;
-    };
-    let m = moto::start(&moto).await;
+    let m = require_moto!();
     let store = cliproxy::auth::lease::S3Store::new(&cliproxy::auth::lease::S3Settings {
-        endpoint: m.endpoint.clone(),
+        endpoint: m.endpoint(),
         region: "us-east-1".into(),
-        bucket: "leases".into(),
+        bucket: support_s3::BUCKET.into(),
         access_key: Secret::new("test"),
         secret_key: Secret::new("test"),
         prefix: String::new(),
     });
-    m.create_bucket("leases").await;
+    m.create_bucket().await;
     let server = AuthServer::start().await;
     server.inner.lock().refresh_delay_ms = 30;
     server.inner.lock().reuse_error = "refresh_token_reused".into();
     server.seed_refresh_token("rt-0");
     lease_rounds(&server, &store, 8).await;
-}
-
-mod moto {
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-
-    pub fn find() -> Option<PathBuf> {
-        if let Ok(p) = std::env::var("MOTO_SERVER") {
-            return Some(PathBuf::from(p));
-        }
-        let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
-        if local.exists() {
-            return Some(local);
-        }
-        let shared = PathBuf::from("/work/wt-sync/.venv/bin/moto_server");
-        if shared.exists() {
-            return Some(shared);
-        }
-        std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("moto_server"))
-                .find(|c| c.exists())
-        })
-    }
-
-    pub struct Moto {
-        child: Child,
-        pub endpoint: String,
-    }
-
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    impl Moto {
-        pub async fn create_bucket(&self, name: &str) {
-            let r = reqwest::Client::new()
-                .put(format!("{}/{name}", self.endpoint))
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
-        }
-    }
-
-    pub async fn start(bin: &std::path::Path) -> Moto {
-        let port = super::common::free_port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let m = Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        for _ in 0..200 {
-            if reqwest::get(format!("{}/moto-api/", m.endpoint))
-                .await
-                .is_ok()
-            {
-                return m;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("moto_server did not start");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
