@@ -251,8 +251,11 @@ pub fn init_tracing(format: LogFormat, debug: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if debug { "cliproxy=debug,info" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal;
+    // Colour codes only on a terminal: service logs (launchd, journald files) stay plain.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
