@@ -246,7 +246,14 @@ async fn send_once(
         } else {
             Body::from_stream(stream)
         };
-        return Attempt::Done(passthrough(status, &headers, body, cfg.passthrough_headers));
+        let mut out = passthrough(status, &headers, body, cfg.passthrough_headers);
+        if !call.stream {
+            // Keep the upstream's length: clients read a sized body, not chunked framing.
+            if let Some(len) = headers.get(header::CONTENT_LENGTH) {
+                out.headers_mut().insert(header::CONTENT_LENGTH, len.clone());
+            }
+        }
+        return Attempt::Done(out);
     }
     let headers = resp.headers().clone();
     let mut body = resp.bytes().await.unwrap_or_default();
