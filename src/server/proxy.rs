@@ -250,7 +250,8 @@ async fn send_once(
         if !call.stream {
             // Keep the upstream's length: clients read a sized body, not chunked framing.
             if let Some(len) = headers.get(header::CONTENT_LENGTH) {
-                out.headers_mut().insert(header::CONTENT_LENGTH, len.clone());
+                out.headers_mut()
+                    .insert(header::CONTENT_LENGTH, len.clone());
             }
         }
         return Attempt::Done(out);
@@ -351,6 +352,21 @@ async fn translated_success(call: &Call, upstream: Dialect, resp: reqwest::Respo
     Attempt::Done(r)
 }
 
+/// Refreshes an account's token through the account's own proxy setting.
+async fn refresh_account(
+    state: &AppState,
+    cfg: &crate::config::Config,
+    route: &Route,
+    acc: &crate::auth::credential::OAuthAccount,
+    trigger: Trigger,
+) -> Result<Secret, RefreshError> {
+    let client = state
+        .clients
+        .get(route.cred.proxy_url.as_deref(), &cfg.proxy_url)
+        .map_err(|e| RefreshError::Transient(e.to_string()))?;
+    refresh::refresh(acc, trigger, &state.refresh_env(&client, cfg)).await
+}
+
 /// Runs `call` over the routes serving its model.
 pub async fn execute(state: &AppState, call: Call) -> Response {
     let snap = state.current();
@@ -388,15 +404,6 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
             msg,
         ));
     }
-    let refresh_client = state.clients.get(None, &cfg.proxy_url).map_err(|e| {
-        ApiError::new(
-            call.dialect,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Kind::Api,
-            e.to_string(),
-        )
-    })?;
-    let renv = state.refresh_env(&refresh_client, cfg);
     let max_creds = cfg.max_retry_credentials as usize;
     let mut attempt = 0u32;
     let mut last: Option<Attempt> = None;
@@ -423,13 +430,15 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
                     let current = acc.access_token();
                     match (expired, current) {
                         (false, Some(t)) => t,
-                        _ => match refresh::refresh(acc, Trigger::Expired, &renv).await {
-                            Ok(t) => t,
-                            Err(e) => {
-                                tracing::warn!(account = %acc.name, error = %e, "skipping account");
-                                continue;
+                        _ => {
+                            match refresh_account(state, cfg, route, acc, Trigger::Expired).await {
+                                Ok(t) => t,
+                                Err(e) => {
+                                    tracing::warn!(account = %acc.name, error = %e, "skipping account");
+                                    continue;
+                                }
                             }
-                        },
+                        }
                     }
                 }
             };
@@ -438,7 +447,9 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
                 && *status == StatusCode::UNAUTHORIZED
             {
                 // One refresh, one replay.
-                match refresh::refresh(acc, Trigger::Unauthorized(token.clone()), &renv).await {
+                match refresh_account(state, cfg, route, acc, Trigger::Unauthorized(token.clone()))
+                    .await
+                {
                     Ok(t) => result = send_once(state, snap, call, route, &t).await,
                     Err(RefreshError::NeedsLogin(_)) | Err(RefreshError::Transient(_)) => {}
                 }
