@@ -468,3 +468,34 @@ async fn bucket_down_keeps_local_sync_and_converges_when_back() {
     assert_eq!(moto.get("backup/auths/claude-u0.json").await, Some(fresh));
     assert!(moto.get("auths/claude-u1.json").await.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_made_during_an_outage_beats_an_older_remote_write_made_meanwhile() {
+    let mut moto = require_moto!();
+    moto.create_bucket().await;
+    let m = Machine::new(&moto.endpoint());
+    seed(&m, &m.local(), 2);
+    let e = m.engine();
+    assert!(e.reconcile(false).await.ok());
+    // The bucket goes away; this machine refreshes (fresher token, T3).
+    moto.kill();
+    let fresh = token("u0@e.com", "local-refresh", T3);
+    std::fs::write(m.local().join("claude-u0.json"), &fresh).unwrap();
+    // Two runs during the outage (the poller keeps running): the second has nothing to write.
+    assert!(!e.reconcile(false).await.ok());
+    assert!(!e.reconcile(false).await.ok());
+    // Meanwhile another machine wrote an older, different copy (T2) to the bucket.
+    moto.restart();
+    moto.create_bucket().await;
+    let older = token("u0@e.com", "other-machine", T2);
+    moto.put("auths/claude-u0.json", &older).await;
+    moto.put("backup/auths/claude-u0.json", &older).await;
+    moto.put("auths/claude-u1.json", &token("u1@e.com", "at1", T1))
+        .await;
+    let r = e.reconcile(true).await;
+    assert!(r.errors.is_empty(), "{r:?}");
+    // Both sides changed since the last full sync: the fresher token wins everywhere.
+    assert_eq!(read(&m.local().join("claude-u0.json")), Some(fresh.clone()));
+    assert_eq!(moto.get("auths/claude-u0.json").await, Some(fresh.clone()));
+    assert_eq!(moto.get("backup/auths/claude-u0.json").await, Some(fresh));
+}

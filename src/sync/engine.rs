@@ -621,7 +621,10 @@ impl Engine {
                     }
                 }
                 if writes.is_empty() && !p.drop_tombstone {
-                    if base_before.as_ref() != Some(&entry) {
+                    // The base only moves once every configured location has been seen.
+                    if base_before.as_ref() != Some(&entry)
+                        && obs.listings.values().all(Result::is_ok)
+                    {
                         state.files.insert(name.to_string(), entry);
                     }
                     return false;
@@ -738,7 +741,11 @@ impl Engine {
                 // The base moves only when every reachable location took the winner: a change
                 // that did not reach everywhere must still count as a change next time
                 // (otherwise a concurrent remote write would beat a fresher local token).
-                if !failed {
+                // Nor while a configured location is unreachable: it has not seen this
+                // version, and a different write landing there meanwhile must meet it as a
+                // conflict (freshest wins), not as the only change.
+                let all_reachable = obs.listings.values().all(Result::is_ok);
+                if !failed && all_reachable {
                     state.files.insert(name.to_string(), entry);
                 }
                 retry
