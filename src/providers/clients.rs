@@ -1,13 +1,19 @@
-//! Outbound HTTP clients, one per proxy setting, shared and reused (connection pools).
+//! Outbound HTTP clients, one per proxy setting and per serving thread. Each serving
+//! worker is a single-threaded runtime; a client (and so its connection pool and the
+//! tasks driving its connections) stays on the thread that uses it, so a request never
+//! wakes another thread.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+thread_local! {
+    static CLIENTS: RefCell<HashMap<String, reqwest::Client>> = RefCell::new(HashMap::new());
+}
 
 #[derive(Default)]
 pub struct HttpClients {
-    by_proxy: Mutex<HashMap<String, reqwest::Client>>,
+    _private: (),
 }
 
 impl std::fmt::Debug for HttpClients {
@@ -37,12 +43,14 @@ impl HttpClients {
             Some(p) if !p.is_empty() => p,
             _ => global.trim(),
         };
-        let mut map = self.by_proxy.lock();
-        if let Some(c) = map.get(proxy) {
-            return Ok(c.clone());
-        }
-        let c = build(proxy)?;
-        map.insert(proxy.to_string(), c.clone());
-        Ok(c)
+        CLIENTS.with(|cell| {
+            let mut map = cell.borrow_mut();
+            if let Some(c) = map.get(proxy) {
+                return Ok(c.clone());
+            }
+            let c = build(proxy)?;
+            map.insert(proxy.to_string(), c.clone());
+            Ok(c)
+        })
     }
 }
