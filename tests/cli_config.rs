@@ -317,3 +317,24 @@ fn auth_list_shows_accounts_and_broken_files_without_secrets() {
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("[redacted]") && !s.contains("SECRET"), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_gateway_on_a_busy_port_fails_clearly() {
+    let first = start("", &[]).await;
+    let home = tempfile::tempdir().unwrap();
+    let out = cliproxy(home.path())
+        .args(["serve", "--port", &first.port.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{}", first.port)),
+        "{stderr}"
+    );
+    // The first one still serves.
+    assert_eq!(
+        reqwest::get(first.url("/healthz")).await.unwrap().status(),
+        200
+    );
+}

@@ -181,7 +181,11 @@ fn bind_workers(
             .next()
             .ok_or_else(|| anyhow::anyhow!("cannot listen on {host}:{port}: no address"))?
     };
-    let mut bound = addr;
+    // SO_REUSEPORT would let a second gateway share the port silently; a plain bind
+    // first fails as usual when anything else listens there (and resolves port 0).
+    let mut bound = std::net::TcpListener::bind(addr)
+        .and_then(|probe| probe.local_addr())
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let mut handles = Vec::with_capacity(workers);
     for i in 0..workers {
         let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<std::net::SocketAddr>>();
