@@ -113,6 +113,20 @@ fn passthrough(
     out
 }
 
+/// Joins chunks that were ready together into one buffer.
+fn coalesce(parts: Vec<Result<Bytes, std::io::Error>>) -> Result<Bytes, std::io::Error> {
+    if parts.len() == 1 {
+        return parts.into_iter().next().unwrap_or_else(|| Ok(Bytes::new()));
+    }
+    let mut buf = bytes::BytesMut::with_capacity(
+        parts.iter().map(|p| p.as_ref().map_or(0, Bytes::len)).sum(),
+    );
+    for p in parts {
+        buf.extend_from_slice(&p?);
+    }
+    Ok(buf.freeze())
+}
+
 /// An error event in the route's dialect, for failures after the first byte.
 fn in_stream_error(dialect: Dialect, message: &str) -> Bytes {
     let msg = serde_json::Value::String(message.to_string());
@@ -239,6 +253,9 @@ async fn send_once(
                     }
                 },
             );
+            // Whatever has already arrived goes out in one write (never waiting for more):
+            // same latency, far fewer syscalls when the upstream is faster than the client.
+            let rest = rest.ready_chunks(64).map(coalesce);
             Body::from_stream(
                 futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(first) })
                     .chain(rest),
@@ -340,7 +357,8 @@ async fn translated_success(call: &Call, upstream: Dialect, resp: reqwest::Respo
     });
     let frames = futures_util::stream::once(async move { first_frames })
         .chain(rest)
-        .flat_map(|v| futures_util::stream::iter(v.into_iter().map(Ok::<Bytes, std::io::Error>)));
+        .filter(|v| futures_util::future::ready(!v.is_empty()))
+        .map(|v| coalesce(v.into_iter().map(Ok).collect()));
     let mut r = Response::new(Body::from_stream(frames));
     *r.status_mut() = status;
     r.headers_mut().insert(
