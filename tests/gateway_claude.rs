@@ -807,3 +807,42 @@ async fn max_retry_credentials_caps_accounts_tried_per_request() {
     assert_eq!(r.status(), 503);
     assert_eq!(msg_requests(&si).len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_flight_streams_finish_on_what_they_started_with() {
+    let si = StandIn::start().await;
+    si.set_behavior("*", Behavior::stream(8, 150));
+    let name = "claude-f@example.com.json";
+    let g = start(
+        &claude_block(&si),
+        &[(
+            name,
+            claude_oauth_file("f@example.com", "at-f", "rt-f", 8 * 3600),
+        )],
+    )
+    .await;
+    let r = post_messages(&g, &messages_body(MODEL, true), &[]).await;
+    assert_eq!(r.status(), 200);
+    let mut stream = r.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("message_start"));
+    // Mid-stream: the account disappears and the config changes.
+    std::fs::remove_file(g.auth_dir().join(name)).unwrap();
+    g.write_config(&format!(
+        "api-keys: [\"now-required\"]\n{}",
+        claude_block(&si)
+    ));
+    let mut rest = String::new();
+    while let Some(c) = stream.next().await {
+        rest.push_str(&String::from_utf8_lossy(&c.unwrap()));
+    }
+    assert!(rest.contains("event: message_stop"), "{rest}");
+    // New requests see the new state.
+    eventually("new config in force", Duration::from_secs(3), async || {
+        post_messages(&g, &messages_body(MODEL, false), &[])
+            .await
+            .status()
+            == 401
+    })
+    .await;
+}
