@@ -846,3 +846,70 @@ async fn in_flight_streams_finish_on_what_they_started_with() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_upstream_answers_and_refreshes_without_secrets() {
+    let si = StandIn::start().await;
+    si.seed_refresh_token("rt-m", "m@example.com");
+    si.seed_access_token("unused");
+    let cfg = format!(
+        "api-keys: [\"ck-metrics\"]\n{}{}",
+        claude_block(&si),
+        api_keys_block(&si, &[("sk-ant-api03-metricsSECRET", 0)])
+    );
+    let g = start(
+        &cfg,
+        &[(
+            "claude-m@example.com.json",
+            claude_oauth_file("m@example.com", "expired", "rt-m", -5),
+        )],
+    )
+    .await;
+    si.allow_credential("sk-ant-api03-metricsSECRET");
+    for _ in 0..3 {
+        let r = post_messages(
+            &g,
+            &messages_body(MODEL, false),
+            &[("x-api-key", "ck-metrics")],
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", g.logs());
+    }
+    assert_eq!(
+        reqwest::get(g.url("/metrics")).await.unwrap().status(),
+        401,
+        "behind the client keys"
+    );
+    let text = reqwest::Client::new()
+        .get(g.url("/metrics"))
+        .bearer_auth("ck-metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("cliproxy_requests_total{route=\"/v1/messages\",status=\"200\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cliproxy_upstream_responses_total{provider=\"claude\",outcome=\"ok\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cliproxy_token_refreshes_total{provider=\"claude\",result=\"ok\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cliproxy_credentials{provider=\"claude\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cliproxy_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    for secret in ["SECRET", "ck-metrics", "rt-m", "m@example.com"] {
+        assert!(!text.contains(secret), "{secret} leaked into metrics");
+    }
+}

@@ -27,6 +27,16 @@ impl AuthKind {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthKind::Claude => "claude",
+            AuthKind::Codex => "codex",
+            AuthKind::Gemini => "gemini",
+            AuthKind::Antigravity => "antigravity",
+            AuthKind::Other => "other",
+        }
+    }
+
     pub fn login_command(self) -> &'static str {
         match self {
             AuthKind::Claude => "cliproxy login claude",

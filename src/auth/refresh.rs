@@ -366,6 +366,13 @@ pub async fn refresh(
             }
         }
     };
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(RefreshError::NeedsLogin(_)) => "needs_login",
+        Err(RefreshError::Transient(_)) => "failed",
+    };
+    metrics::counter!("cliproxy_token_refreshes_total", "provider" => acc.kind.name(), "result" => outcome)
+        .increment(1);
     *acc.state.write() = new_state.clone();
     let file = acc.file.read().clone();
     if let Some(dir) = file.path.parent() {

@@ -2,6 +2,7 @@
 
 mod error;
 pub mod keys;
+pub mod metrics;
 mod proxy;
 mod reload;
 mod routes;
@@ -67,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages/count_tokens", post(routes::count_tokens))
         .route("/v1/chat/completions", post(routes::chat_completions))
         .route("/v1/models", get(routes::models))
+        .route("/metrics", get(metrics::render))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_client_key,
@@ -75,6 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(routes::healthz).head(routes::healthz))
         .route("/", get(routes::root))
         .merge(api)
+        .route_layer(middleware::from_fn(metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -241,6 +244,7 @@ fn bind_workers(
 pub async fn serve(ctx: Context) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    metrics::install();
     for k in &ctx.loaded.unknown_keys {
         tracing::warn!(key = %k, "unknown config key (ignored)");
     }

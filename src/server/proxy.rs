@@ -473,6 +473,17 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
                 }
             }
             let cooling = !cfg.disable_cooling && !route.cred.disable_cooling;
+            let provider = route.cred.provider.name();
+            super::metrics::upstream(
+                provider,
+                match &result {
+                    Attempt::Done(_) => "ok",
+                    Attempt::Invalid(_) => "untranslatable",
+                    Attempt::Upstream { status, .. } if status.is_client_error() => "4xx",
+                    Attempt::Upstream { .. } => "5xx",
+                    Attempt::Transport(_) => "transport",
+                },
+            );
             match result {
                 Attempt::Done(resp) => {
                     state.cooldowns.clear(&route.cred.id, &route.upstream_model);
@@ -515,6 +526,7 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
                     {
                         tracing::warn!(account = %route.cred.label, model = %route.upstream_model, %status, cooldown_s = duration.as_secs(), "upstream error; trying another account");
                         if cooling {
+                            super::metrics::cooldown(provider, status.as_u16());
                             state.cooldowns.set(
                                 &route.cred.id,
                                 &route.upstream_model,

@@ -14,6 +14,7 @@ use crate::auth::refresh;
 use crate::auth::registry::Registry;
 use crate::auth::{AuthFileError, cooldown::Cooldowns, store};
 use crate::config::{self, Config, EnvMap, Overrides};
+use crate::providers::ProviderKind;
 use crate::providers::clients::HttpClients;
 
 pub struct Snapshot {
@@ -144,6 +145,9 @@ impl AppState {
             }
         }
         let registry = Registry::build(&creds, config.force_model_prefix);
+        for p in [ProviderKind::Claude, ProviderKind::OpenAiCompat] {
+            super::metrics::accounts(p.name(), creds.iter().filter(|c| c.provider == p).count());
+        }
         tracing::info!(
             credentials = creds.len(),
             auth_files = accounts.len(),

@@ -1,0 +1,79 @@
+//! Prometheus metrics (`GET /metrics`): requests per route and status, latency,
+//! upstream answers, cooldowns and token refreshes per provider. Labels never carry
+//! keys, tokens or e-mail addresses.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder once (the first `serve` in a process).
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let buckets = [
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            60.0, 120.0,
+        ];
+        match PrometheusBuilder::new()
+            .set_buckets(&buckets)
+            .and_then(|b| b.install_recorder())
+        {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics disabled");
+                None
+            }
+        }
+    });
+}
+
+/// Counts and times every request by its route pattern (not the raw path).
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("cliproxy_requests_total", "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("cliproxy_request_duration_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+pub async fn render() -> Response {
+    let body = HANDLE
+        .get()
+        .and_then(|h| h.as_ref())
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    let mut r = Response::new(axum::body::Body::from(body));
+    *r.status_mut() = StatusCode::OK;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+/// One upstream answer (or transport failure) for a provider.
+pub fn upstream(provider: &'static str, outcome: &'static str) {
+    metrics::counter!("cliproxy_upstream_responses_total", "provider" => provider, "outcome" => outcome).increment(1);
+}
+
+pub fn cooldown(provider: &'static str, status: u16) {
+    metrics::counter!("cliproxy_cooldowns_total", "provider" => provider, "status" => status.to_string()).increment(1);
+}
+
+pub fn accounts(provider: &'static str, n: usize) {
+    metrics::gauge!("cliproxy_credentials", "provider" => provider).set(n as f64);
+}
