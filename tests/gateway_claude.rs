@@ -91,8 +91,47 @@ async fn seed_curl_check_is_served_through_a_claude_oauth_account() {
         Some("true")
     );
     assert_eq!(up.header("x-stainless-lang"), Some("js"));
-    // Same dialect: the body is forwarded byte for byte.
+    // OAuth and not Claude Code: the Claude Code identity leads the system prompt
+    // (cloaking, as CLIProxyAPI does); everything the client sent is kept.
+    let sent: Value = serde_json::from_slice(raw).unwrap();
+    let got = up.json().unwrap();
+    assert_eq!(
+        got["system"][0]["text"],
+        "You are Claude Code, Anthropic's official CLI for Claude."
+    );
+    for k in ["model", "messages", "max_tokens"] {
+        assert_eq!(got[k], sent[k], "{k}");
+    }
+    assert!(
+        got["metadata"]["user_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("user_")
+    );
+    assert!(
+        !got.to_string().contains("user@example.com"),
+        "no e-mail in user_id"
+    );
+
+    // Claude Code itself: its request goes through byte for byte.
+    si.clear_requests();
+    si.seed_access_token("sk-ant-oat01-test-access");
+    let r = reqwest::Client::new()
+        .post(g.url("/v1/messages"))
+        .header("Content-Type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .header("user-agent", "claude-cli/2.1.0 (external, cli)")
+        .body(&raw[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let up = &msg_requests(&si)[0];
     assert_eq!(&up.body[..], &raw[..]);
+    assert_eq!(
+        up.header("user-agent"),
+        Some("claude-cli/2.1.0 (external, cli)")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

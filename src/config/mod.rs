@@ -49,6 +49,8 @@ pub struct Config {
     pub oauth_model_alias: BTreeMap<String, Vec<ModelAlias>>,
     pub oauth_excluded_models: BTreeMap<String, Vec<String>>,
     pub claude_header_defaults: ClaudeHeaderDefaults,
+    /// Send other clients' requests on OAuth accounts as they are (no Claude Code identity).
+    pub disable_claude_cloak_mode: bool,
     /// Maximum accepted request body, in bytes.
     pub body_limit: usize,
 
@@ -112,6 +114,7 @@ impl Default for Config {
             oauth_model_alias: BTreeMap::new(),
             oauth_excluded_models: BTreeMap::new(),
             claude_header_defaults: ClaudeHeaderDefaults::default(),
+            disable_claude_cloak_mode: false,
             body_limit: 32 * 1024 * 1024,
             tls: None,
             pprof: None,

@@ -66,12 +66,68 @@ pub fn oauth_betas(client: Option<&str>, want_1m: bool) -> String {
     list.join(",")
 }
 
+/// The first system block Claude subscription (OAuth) tokens require.
+pub const CLAUDE_CODE_IDENTITY: &str = "You are Claude Code, Anthropic's official CLI for Claude.";
+
+/// Makes a request from another client look like Claude Code's, as CLIProxyAPI's
+/// "cloak" (auto mode) does for OAuth accounts: the identity block leads the system
+/// prompt (the client's own system text follows it unchanged), and a stable
+/// `metadata.user_id` is set when the client sent none. Bodies that are not JSON
+/// objects are left alone (the upstream will say what is wrong with them).
+pub fn cloak(body: bytes::Bytes, account: &str) -> bytes::Bytes {
+    use serde_json::{Map, Value, json};
+    let Ok(mut req) = serde_json::from_slice::<Map<String, Value>>(&body) else {
+        return body;
+    };
+    let identity = json!({"type": "text", "text": CLAUDE_CODE_IDENTITY});
+    let system = match req.remove("system") {
+        None | Some(Value::Null) => vec![identity],
+        Some(Value::String(s)) if s.trim().is_empty() => vec![identity],
+        Some(Value::String(s)) if s.starts_with(CLAUDE_CODE_IDENTITY) => {
+            vec![json!({"type": "text", "text": s})]
+        }
+        Some(Value::String(s)) => vec![identity, json!({"type": "text", "text": s})],
+        Some(Value::Array(blocks)) => {
+            let already = blocks
+                .first()
+                .and_then(|b| b.get("text"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.starts_with(CLAUDE_CODE_IDENTITY));
+            if already {
+                blocks
+            } else {
+                std::iter::once(identity).chain(blocks).collect()
+            }
+        }
+        Some(other) => vec![identity, other],
+    };
+    req.insert("system".into(), Value::Array(system));
+    let meta = req
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(m) = meta
+        && !m.contains_key("user_id")
+    {
+        let digest = crate::store::sha256_hex(account.as_bytes());
+        m.insert(
+            "user_id".into(),
+            Value::String(format!(
+                "user_{digest}_account__session_{}",
+                uuid::Uuid::new_v4()
+            )),
+        );
+    }
+    serde_json::to_vec(&req)
+        .map(bytes::Bytes::from)
+        .unwrap_or(body)
+}
+
 pub fn build(input: BuildInput<'_>) -> Outbound {
     let BuildInput {
         cred,
         token,
         op,
-        body,
+        mut body,
         client_headers,
         stream,
         config,
@@ -122,6 +178,9 @@ pub fn build(input: BuildInput<'_>) -> Outbound {
                 .is_some_and(|u| u.starts_with("claude-cli"));
             if !client_is_cc && let Ok(v) = HeaderValue::from_str(&ua) {
                 h.insert(header::USER_AGENT, v);
+            }
+            if !client_is_cc && !config.disable_claude_cloak_mode && op == Operation::Messages {
+                body = cloak(body, &cred.id);
             }
             set_default(&mut h, "anthropic-dangerous-direct-browser-access", "true");
             set_default(&mut h, "x-app", "cli");
@@ -179,6 +238,36 @@ pub fn build(input: BuildInput<'_>) -> Outbound {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cloak_prepends_the_identity_and_keeps_the_client_system_text() {
+        let out = cloak(
+            bytes::Bytes::from_static(br#"{"model":"m","system":"Be terse.","messages":[]}"#),
+            "claude-a.json",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["system"][0]["text"], CLAUDE_CODE_IDENTITY);
+        assert_eq!(v["system"][1]["text"], "Be terse.");
+        assert!(
+            v["metadata"]["user_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("user_")
+        );
+        let again = cloak(out.clone(), "claude-a.json");
+        let w: serde_json::Value = serde_json::from_slice(&again).unwrap();
+        assert_eq!(w["system"].as_array().unwrap().len(), 2, "idempotent");
+        assert_eq!(w["metadata"], v["metadata"]);
+        let none = cloak(
+            bytes::Bytes::from_static(
+                br#"{"model":"m","messages":[],"metadata":{"user_id":"mine"}}"#,
+            ),
+            "x",
+        );
+        let n: serde_json::Value = serde_json::from_slice(&none).unwrap();
+        assert_eq!(n["system"].as_array().unwrap().len(), 1);
+        assert_eq!(n["metadata"]["user_id"], "mine");
+    }
 
     #[test]
     fn default_betas_include_oauth() {
