@@ -338,3 +338,62 @@ async fn a_second_gateway_on_a_busy_port_fails_clearly() {
         200
     );
 }
+
+#[test]
+fn doctor_reports_unreachable_bucket_and_loose_permissions_with_fixes() {
+    let home = tempfile::tempdir().unwrap();
+    let auth = home.path().join(".cli-proxy-api");
+    std::fs::create_dir_all(&auth).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = cliproxy(home.path()).arg("doctor").output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            s.contains("accessible by others") && s.contains("chmod 700"),
+            "{s}"
+        );
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let out = cliproxy(home.path()).arg("doctor").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
+
+    std::fs::write(
+        auth.join("claude-a@x.json"),
+        r#"{"type":"claude","email":"a@x"}"#,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            auth.join("claude-a@x.json"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+    }
+    let port = free_port(); // nothing listens there
+    let out = cliproxy(home.path())
+        .arg("doctor")
+        .env("OBJECTSTORE_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .env("OBJECTSTORE_BUCKET", "cliproxyapi")
+        .env("OBJECTSTORE_ACCESS_KEY", "k")
+        .env("OBJECTSTORE_SECRET_KEY", "s")
+        .env("OBJECTSTORE_LOCAL_PATH", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("unreachable") && s.contains("OBJECTSTORE_ENDPOINT"),
+        "{s}"
+    );
+    assert!(!s.contains("\"s\"") && !s.contains("secret_key"), "{s}");
+}

@@ -106,6 +106,29 @@ pub async fn doctor(ctx: &Context) -> ExitCode {
             ctx.config().host
         );
     }
+    if let Some(t) = &ctx.config().template.path {
+        let t = crate::config::expand_tilde(&t.to_string_lossy(), &ctx.env);
+        if !t.is_file() {
+            problems += 1;
+            println!(
+                "problem: template {} does not exist. Fix: correct template.path",
+                t.display()
+            );
+        }
+    }
+    #[cfg(unix)]
+    if let Ok(m) = std::fs::metadata(&ctx.auth_dir) {
+        use std::os::unix::fs::PermissionsExt;
+        if m.permissions().mode() & 0o077 != 0 {
+            problems += 1;
+            println!(
+                "problem: auth folder {} is accessible by others. Fix: chmod 700 {}",
+                ctx.auth_dir.display(),
+                ctx.auth_dir.display()
+            );
+        }
+    }
+    problems += doctor_sync(ctx).await;
     let scan = store::scan(&ctx.auth_dir);
     println!(
         "auth folder: {} ({} files)",
@@ -153,4 +176,45 @@ pub async fn doctor(ctx: &Context) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Sync locations: configured, reachable, with how many files. Returns the problem count.
+async fn doctor_sync(ctx: &Context) -> usize {
+    let res = match crate::sync::resolve(ctx) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("problem: sync configuration: {e:#}");
+            return 1;
+        }
+    };
+    if !res.has_remote_locations() {
+        println!(
+            "sync: no bucket, CCS or dotfiles location configured (tokens live only in {})",
+            ctx.auth_dir.display()
+        );
+        return 0;
+    }
+    let engine = match crate::sync::engine::Engine::new(res) {
+        Ok(e) => e,
+        Err(e) => {
+            println!("problem: sync: {e:#}");
+            return 1;
+        }
+    };
+    let mut state = crate::sync::state::State::load(&engine.res.state_file());
+    let obs = engine.observe(&mut state).await;
+    let mut problems = 0;
+    for (loc, listing) in &obs.listings {
+        match listing {
+            Ok(files) => println!("sync: {} reachable ({} files)", loc.as_str(), files.len()),
+            Err(e) => {
+                problems += 1;
+                println!(
+                    "problem: sync location {} unreachable: {e}. Fix: check OBJECTSTORE_ENDPOINT/keys or the folder, then `cliproxy sync once`",
+                    loc.as_str()
+                );
+            }
+        }
+    }
+    problems
 }
