@@ -33,18 +33,52 @@ pub fn install() {
     });
 }
 
+/// Route label without allocating per request (labels are `&'static str`).
+fn route_label(path: Option<&str>) -> &'static str {
+    match path {
+        Some("/v1/messages") => "/v1/messages",
+        Some("/v1/messages/count_tokens") => "/v1/messages/count_tokens",
+        Some("/v1/chat/completions") => "/v1/chat/completions",
+        Some("/v1/models") => "/v1/models",
+        Some("/healthz") => "/healthz",
+        Some("/metrics") => "/metrics",
+        Some("/") => "/",
+        Some(_) => "other",
+        None => "unmatched",
+    }
+}
+
+fn status_label(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        413 => "413",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        529 => "529",
+        c if c < 300 => "2xx",
+        c if c < 500 => "4xx",
+        _ => "5xx",
+    }
+}
+
 /// Counts and times every request by its route pattern (not the raw path).
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = route_label(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
     let start = Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("cliproxy_requests_total", "route" => route.clone(), "status" => status)
-        .increment(1);
+    let status = status_label(resp.status());
+    metrics::counter!("cliproxy_requests_total", "route" => route, "status" => status).increment(1);
     metrics::histogram!("cliproxy_request_duration_seconds", "route" => route)
         .record(start.elapsed().as_secs_f64());
     resp
