@@ -379,15 +379,7 @@ fn emit_usage(u: &Usage) -> Value {
 
 /// `chatcmpl-abc` → `msg_abc`; other ids get the prefix.
 pub fn message_id(id: &str) -> String {
-    if id.starts_with("msg_") {
-        return id.to_string();
-    }
-    let bare = id.strip_prefix("chatcmpl-").unwrap_or(id);
-    if bare.is_empty() {
-        format!("msg_{}", new_id())
-    } else {
-        format!("msg_{bare}")
-    }
+    super::relabel_id(id, "msg_", "chatcmpl-")
 }
 
 pub fn parse_response(v: &Value) -> Result<Response, TranslateError> {

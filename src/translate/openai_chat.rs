@@ -109,21 +109,7 @@ pub fn parse_request(v: &Value) -> Result<Request, TranslateError> {
                 if !t.is_empty() {
                     parts.push(Part::Text(t));
                 }
-                for tc in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let f = tc.get("function").unwrap_or(&Value::Null);
-                    parts.push(Part::ToolCall {
-                        id: get_str(tc, "id")
-                            .map(str::to_string)
-                            .unwrap_or_else(|| format!("call_{}", new_id())),
-                        name: get_str(f, "name").unwrap_or_default().to_string(),
-                        arguments: parse_arguments(f.get("arguments")),
-                    });
-                }
+                push_tool_calls(&mut parts, m);
                 r.messages.push(Message {
                     role: Role::Assistant,
                     parts,
@@ -428,17 +414,28 @@ fn emit_usage(u: &Usage) -> Value {
     Value::Object(o)
 }
 
+/// An assistant message's `tool_calls` as tool-call parts (ids made up when missing).
+fn push_tool_calls(parts: &mut Vec<Part>, msg: &Value) {
+    for tc in msg
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let f = tc.get("function").unwrap_or(&Value::Null);
+        parts.push(Part::ToolCall {
+            id: get_str(tc, "id")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("call_{}", new_id())),
+            name: get_str(f, "name").unwrap_or_default().to_string(),
+            arguments: parse_arguments(f.get("arguments")),
+        });
+    }
+}
+
 /// `msg_abc` → `chatcmpl-abc`; other ids get the prefix.
 pub fn completion_id(id: &str) -> String {
-    if id.starts_with("chatcmpl-") {
-        return id.to_string();
-    }
-    let bare = id.strip_prefix("msg_").unwrap_or(id);
-    if bare.is_empty() {
-        format!("chatcmpl-{}", new_id())
-    } else {
-        format!("chatcmpl-{bare}")
-    }
+    super::relabel_id(id, "chatcmpl-", "msg_")
 }
 
 fn now() -> i64 {
@@ -463,21 +460,7 @@ pub fn parse_response(v: &Value) -> Result<Response, TranslateError> {
     if !text.is_empty() {
         parts.push(Part::Text(text));
     }
-    for tc in msg
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let f = tc.get("function").unwrap_or(&Value::Null);
-        parts.push(Part::ToolCall {
-            id: get_str(tc, "id")
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("call_{}", new_id())),
-            name: get_str(f, "name").unwrap_or_default().to_string(),
-            arguments: parse_arguments(f.get("arguments")),
-        });
-    }
+    push_tool_calls(&mut parts, msg);
     Ok(Response {
         id: get_str(v, "id").unwrap_or_default().to_string(),
         model: get_str(v, "model").unwrap_or_default().to_string(),
