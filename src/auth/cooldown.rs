@@ -73,6 +73,10 @@ pub struct Cooldowns {
 impl Cooldowns {
     pub fn get(&self, account: &str, model: &str, now: Instant) -> Option<CoolState> {
         let map = self.map.lock();
+        // The common case (nothing cooling) costs no allocation.
+        if map.is_empty() {
+            return None;
+        }
         map.get(&(account.to_string(), model.to_string()))
             .filter(|s| s.until > now)
             .cloned()

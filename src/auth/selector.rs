@@ -5,15 +5,18 @@ use crate::config::Strategy;
 use super::registry::Route;
 
 /// Index into `routes` of the route to try next, or `None` when none is usable.
-/// `usable` says whether a route may be tried now (not disabled, tried or cooling).
+/// `usable(index, route)` says whether a route may be tried now (not disabled, tried
+/// or cooling).
 /// Only the highest priority among usable routes is considered.
 pub fn pick(
     routes: &[Route],
     strategy: Strategy,
     cursor: usize,
-    usable: impl Fn(&Route) -> bool,
+    usable: impl Fn(usize, &Route) -> bool,
 ) -> Option<usize> {
-    let candidates: Vec<usize> = (0..routes.len()).filter(|&i| usable(&routes[i])).collect();
+    let candidates: Vec<usize> = (0..routes.len())
+        .filter(|&i| usable(i, &routes[i]))
+        .collect();
     let top = candidates.iter().map(|&i| routes[i].cred.priority).max()?;
     let group: Vec<usize> = candidates
         .into_iter()
@@ -61,7 +64,7 @@ mod tests {
         let rs = vec![route("a", 0), route("b", 5), route("c", 5)];
         let picks: Vec<_> = (0..4)
             .map(|c| {
-                rs[pick(&rs, Strategy::RoundRobin, c, |_| true).unwrap()]
+                rs[pick(&rs, Strategy::RoundRobin, c, |_, _| true).unwrap()]
                     .cred
                     .id
                     .clone()
@@ -73,19 +76,19 @@ mod tests {
     #[test]
     fn lower_priority_used_when_top_group_unusable() {
         let rs = vec![route("a", 0), route("b", 5)];
-        let i = pick(&rs, Strategy::RoundRobin, 0, |r| r.cred.id != "b").unwrap();
+        let i = pick(&rs, Strategy::RoundRobin, 0, |_, r| r.cred.id != "b").unwrap();
         assert_eq!(rs[i].cred.id, "a");
-        assert_eq!(pick(&rs, Strategy::RoundRobin, 0, |_| false), None);
+        assert_eq!(pick(&rs, Strategy::RoundRobin, 0, |_, _| false), None);
     }
 
     #[test]
     fn fill_first_sticks_to_first_usable() {
         let rs = vec![route("a", 0), route("b", 0)];
         for c in 0..3 {
-            assert_eq!(pick(&rs, Strategy::FillFirst, c, |_| true), Some(0));
+            assert_eq!(pick(&rs, Strategy::FillFirst, c, |_, _| true), Some(0));
         }
         assert_eq!(
-            pick(&rs, Strategy::FillFirst, 0, |r| r.cred.id == "b"),
+            pick(&rs, Strategy::FillFirst, 0, |_, r| r.cred.id == "b"),
             Some(1)
         );
     }

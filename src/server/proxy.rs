@@ -426,21 +426,23 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
     let mut attempt = 0u32;
     let mut last: Option<Attempt> = None;
     loop {
-        let mut tried: HashSet<String> = HashSet::new();
+        // Routes tried in this round, by index into `routes`.
+        let mut tried = vec![false; routes.len()];
+        let mut tried_count = 0usize;
         loop {
-            if max_creds > 0 && tried.len() >= max_creds {
+            if max_creds > 0 && tried_count >= max_creds {
                 break;
             }
             let now = Instant::now();
             let cursor = state.next_cursor(&call.model);
-            let Some(i) = selector::pick(&routes, cfg.routing.strategy, cursor, |r| {
-                !tried.contains(&format!("{}\u{0}{}", r.cred.id, r.upstream_model))
-                    && unavailable_reason(state, snap, r, now).is_none()
+            let Some(i) = selector::pick(&routes, cfg.routing.strategy, cursor, |i, r| {
+                !tried[i] && unavailable_reason(state, snap, r, now).is_none()
             }) else {
                 break;
             };
             let route = &routes[i];
-            tried.insert(format!("{}\u{0}{}", route.cred.id, route.upstream_model));
+            tried[i] = true;
+            tried_count += 1;
             let token = match &route.cred.secret {
                 CredentialSecret::ApiKey(k) => k.clone(),
                 CredentialSecret::OAuth(acc) => {

@@ -185,7 +185,12 @@ impl AppState {
     /// Round-robin cursor for a model (bounded map, like CLIProxyAPI's 4096 keys).
     pub fn next_cursor(&self, model: &str) -> usize {
         let mut c = self.cursors.lock();
-        if c.len() >= 4096 && !c.contains_key(model) {
+        if let Some(slot) = c.get_mut(model) {
+            let v = *slot;
+            *slot = slot.wrapping_add(1);
+            return v;
+        }
+        if c.len() >= 4096 {
             c.clear();
         }
         let slot = c.entry(model.to_string()).or_insert(0);
