@@ -32,6 +32,22 @@ fn api_keys_block(si: &StandIn, keys: &[(&str, i64)]) -> String {
     s
 }
 
+/// The upstream key of every /v1/messages request the stand-in received, in order.
+fn sent_keys(si: &StandIn) -> Vec<String> {
+    msg_requests(si)
+        .iter()
+        .map(|r| r.header("x-api-key").unwrap().to_string())
+        .collect()
+}
+
+/// Sends `n` non-stream requests that must all succeed.
+async fn send_ok(g: &Gateway, n: usize) {
+    for _ in 0..n {
+        let r = post_messages(g, &messages_body(MODEL, false), &[]).await;
+        assert_eq!(r.status(), 200, "{}", g.logs());
+    }
+}
+
 fn msg_requests(si: &StandIn) -> Vec<standin::RecordedRequest> {
     si.requests()
         .into_iter()
@@ -267,18 +283,8 @@ async fn round_robin_alternates_and_fill_first_sticks() {
         &[],
     )
     .await;
-    for _ in 0..4 {
-        assert_eq!(
-            post_messages(&g, &messages_body(MODEL, false), &[])
-                .await
-                .status(),
-            200
-        );
-    }
-    let keys: Vec<String> = msg_requests(&si)
-        .iter()
-        .map(|r| r.header("x-api-key").unwrap().to_string())
-        .collect();
+    send_ok(&g, 4).await;
+    let keys: Vec<String> = sent_keys(&si);
     assert_eq!(
         keys.iter().filter(|k| k.ends_with("-a")).count(),
         2,
@@ -293,18 +299,8 @@ async fn round_robin_alternates_and_fill_first_sticks() {
         api_keys_block(&si, &[("sk-ant-api03-a", 0), ("sk-ant-api03-b", 0)])
     ));
     tokio::time::sleep(Duration::from_millis(800)).await;
-    for _ in 0..3 {
-        assert_eq!(
-            post_messages(&g, &messages_body(MODEL, false), &[])
-                .await
-                .status(),
-            200
-        );
-    }
-    let keys: Vec<String> = msg_requests(&si)
-        .iter()
-        .map(|r| r.header("x-api-key").unwrap().to_string())
-        .collect();
+    send_ok(&g, 3).await;
+    let keys: Vec<String> = sent_keys(&si);
     assert_eq!(keys, vec!["sk-ant-api03-a"; 3]);
 }
 
@@ -316,14 +312,7 @@ async fn higher_priority_group_is_used_until_it_cools_down() {
         &[],
     )
     .await;
-    for _ in 0..3 {
-        assert_eq!(
-            post_messages(&g, &messages_body(MODEL, false), &[])
-                .await
-                .status(),
-            200
-        );
-    }
+    send_ok(&g, 3).await;
     assert!(
         msg_requests(&si)
             .iter()
@@ -346,10 +335,7 @@ async fn higher_priority_group_is_used_until_it_cools_down() {
             .status(),
         200
     );
-    let keys: Vec<_> = msg_requests(&si)
-        .iter()
-        .map(|r| r.header("x-api-key").unwrap().to_string())
-        .collect();
+    let keys: Vec<_> = sent_keys(&si);
     // One 429 on high, then low serves; high is cooling, so the second request goes to low directly.
     assert_eq!(
         keys,
@@ -472,10 +458,7 @@ async fn stream_failing_before_first_byte_is_retried_on_another_account() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.contains("event: message_stop"));
-    let keys: Vec<_> = msg_requests(&si)
-        .iter()
-        .map(|r| r.header("x-api-key").unwrap().to_string())
-        .collect();
+    let keys: Vec<_> = sent_keys(&si);
     // Round-robin starts at the first account, which fails; the next usable one serves.
     assert!(keys.len() >= 2, "{keys:?}");
     assert_eq!(keys[0], "sk-ant-api03-a");
