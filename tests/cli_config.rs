@@ -120,6 +120,23 @@ fn env_layer_errors_name_the_variable() {
     assert!(stderr.contains("CLIPROXY_PORT"), "{stderr}");
 }
 
+fn render(
+    home: &std::path::Path,
+    tpl: &std::path::Path,
+    env: &std::path::Path,
+    out: &std::path::Path,
+) -> std::process::Output {
+    cliproxy(home)
+        .args(["config", "render", "--template"])
+        .arg(tpl)
+        .arg("--env-file")
+        .arg(env)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn config_render_round_trips_nasty_values_and_lists_missing_ones() {
     let home = tempfile::tempdir().unwrap();
@@ -136,15 +153,7 @@ fn config_render_round_trips_nasty_values_and_lists_missing_ones() {
     )
     .unwrap();
     let out_path = home.path().join("out/config.yaml");
-    let out = cliproxy(home.path())
-        .args(["config", "render", "--template"])
-        .arg(&tpl)
-        .arg("--env-file")
-        .arg(&env)
-        .arg("--out")
-        .arg(&out_path)
-        .output()
-        .unwrap();
+    let out = render(home.path(), &tpl, &env, &out_path);
     assert!(out.status.success(), "{out:?}");
     let text = std::fs::read_to_string(&out_path).unwrap();
     let doc: serde_json::Value = serde_saphyr_compat(&text);
@@ -174,15 +183,7 @@ fn config_render_round_trips_nasty_values_and_lists_missing_ones() {
     std::fs::write(&tpl, "a: __ONE__\nb: ${TWO}\nc: __THREE__\n").unwrap();
     std::fs::write(&env, "THREE=3\n").unwrap();
     let before = std::fs::read(&out_path).unwrap();
-    let out = cliproxy(home.path())
-        .args(["config", "render", "--template"])
-        .arg(&tpl)
-        .arg("--env-file")
-        .arg(&env)
-        .arg("--out")
-        .arg(&out_path)
-        .output()
-        .unwrap();
+    let out = render(home.path(), &tpl, &env, &out_path);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing variables: ONE, TWO"), "{stderr}");
