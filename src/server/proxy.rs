@@ -406,7 +406,7 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
             )
         } else {
             format!(
-                "model `{}` is served by {} which this endpoint cannot reach yet (no translation between these API dialects)",
+                "model `{}` is served by {}, which this endpoint does not support (count_tokens needs a Claude model)",
                 call.model,
                 others
                     .iter()
