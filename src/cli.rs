@@ -92,13 +92,7 @@ pub struct ServeArgs {
     pub template: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Provider {
-    Claude,
-    Codex,
-    Gemini,
-    Antigravity,
-}
+pub use crate::providers::Provider;
 
 #[derive(Debug, Args, Clone)]
 pub struct LoginArgs {

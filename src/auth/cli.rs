@@ -166,7 +166,7 @@ pub async fn doctor(ctx: &Context) -> ExitCode {
             println!(
                 "problem: {} expired and has no refresh token. Fix: {}",
                 f.name,
-                f.kind.login_command()
+                f.login_command()
             );
         }
     }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::config::{ModelAlias, Secret};
-use crate::providers::ProviderKind;
+use crate::config::{ApiKeyEntry, ModelAlias, Secret};
+use crate::providers::Provider;
 
-use super::{AuthFile, AuthKind};
+use super::AuthFile;
 
 /// Why an OAuth account cannot be used right now (shown in errors and `auth list`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,8 @@ pub enum AccountState {
 /// refresh lock and state survive a config or folder change.
 pub struct OAuthAccount {
     pub name: String,
-    pub kind: AuthKind,
+    /// `None`: an auth file of a type we do not know (listed, never refreshed).
+    pub provider: Option<Provider>,
     pub file: RwLock<AuthFile>,
     pub state: RwLock<AccountState>,
     /// Single-flight: one refresh per account at a time.
@@ -47,7 +48,7 @@ impl OAuthAccount {
     pub fn new(file: AuthFile) -> Self {
         OAuthAccount {
             name: file.name.clone(),
-            kind: file.kind,
+            provider: file.provider,
             file: RwLock::new(file),
             state: RwLock::new(AccountState::Ok),
             refresh_lock: tokio::sync::Mutex::new(()),
@@ -80,7 +81,7 @@ pub struct Credential {
     pub id: String,
     /// Human label for errors: e-mail, or the key's last four characters.
     pub label: String,
-    pub provider: ProviderKind,
+    pub provider: Provider,
     /// The `openai-compatibility` entry name (for compat credentials).
     pub compat_name: Option<String>,
     /// Empty means the provider's default (configured endpoint).
@@ -123,11 +124,17 @@ pub fn excluded(patterns: &[String], model: &str) -> bool {
 }
 
 impl Credential {
-    pub fn from_claude_key(i: usize, e: &crate::config::ApiKeyEntry) -> Credential {
+    /// A `<section>[i]` API-key entry (`claude-api-key`, later `codex-api-key`, ...).
+    pub fn from_api_key_entry(
+        provider: Provider,
+        section: &str,
+        i: usize,
+        e: &ApiKeyEntry,
+    ) -> Credential {
         Credential {
-            id: format!("claude-api-key[{i}]"),
-            label: format!("claude-api-key[{i}] {}", mask_key(e.api_key.expose())),
-            provider: ProviderKind::Claude,
+            id: format!("{section}[{i}]"),
+            label: format!("{section}[{i}] {}", mask_key(e.api_key.expose())),
+            provider,
             compat_name: None,
             base_url: e.base_url.trim_end_matches('/').to_string(),
             secret: CredentialSecret::ApiKey(e.api_key.clone()),
@@ -146,40 +153,10 @@ impl Credential {
         }
     }
 
-    pub fn from_compat(
-        entry: &crate::config::OpenAiCompat,
-        i: usize,
-        key: &crate::config::CompatKey,
-    ) -> Credential {
-        Credential {
-            id: format!("openai-compatibility[{}][{i}]", entry.name),
-            label: format!("{} key {}", entry.name, mask_key(key.api_key.expose())),
-            provider: ProviderKind::OpenAiCompat,
-            compat_name: Some(entry.name.clone()),
-            base_url: entry.base_url.trim_end_matches('/').to_string(),
-            secret: CredentialSecret::ApiKey(key.api_key.clone()),
-            headers: entry
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            proxy_url: (!key.proxy_url.is_empty()).then(|| key.proxy_url.clone()),
-            priority: entry.priority,
-            prefix: entry.prefix.clone(),
-            models: entry.models.clone(),
-            excluded: Vec::new(),
-            disable_cooling: entry.disable_cooling,
-            disabled: false,
-        }
-    }
-
-    /// An OAuth account as a credential. Only provider kinds the gateway can serve
-    /// today get one; other auth files are listed but not routed yet.
+    /// An OAuth account as a credential. Only providers that serve their auth files
+    /// get one; other auth files are listed and refreshed but not routed.
     pub fn from_account(acc: Arc<OAuthAccount>) -> Option<Credential> {
-        let provider = match acc.kind {
-            AuthKind::Claude => ProviderKind::Claude,
-            _ => return None,
-        };
+        let provider = acc.provider.filter(|p| p.serves_auth_files())?;
         let f = acc.file.read();
         let label = f
             .email()

@@ -6,47 +6,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::config::Secret;
+use crate::providers::Provider;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthKind {
-    Claude,
-    Codex,
-    Gemini,
-    Antigravity,
-    Other,
-}
-
-impl AuthKind {
-    pub fn from_type(t: &str) -> AuthKind {
-        match t {
-            "claude" => AuthKind::Claude,
-            "codex" => AuthKind::Codex,
-            "gemini" | "gemini-cli" => AuthKind::Gemini,
-            "antigravity" => AuthKind::Antigravity,
-            _ => AuthKind::Other,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthKind::Claude => "claude",
-            AuthKind::Codex => "codex",
-            AuthKind::Gemini => "gemini",
-            AuthKind::Antigravity => "antigravity",
-            AuthKind::Other => "other",
-        }
-    }
-
-    pub fn login_command(self) -> &'static str {
-        match self {
-            AuthKind::Claude => "cliproxy login claude",
-            AuthKind::Codex => "cliproxy login codex",
-            AuthKind::Gemini => "cliproxy login gemini",
-            AuthKind::Antigravity => "cliproxy login antigravity",
-            AuthKind::Other => "cliproxy login <provider>",
-        }
-    }
-}
+/// Shown when an auth file's `type` names no provider we know.
+const GENERIC_LOGIN: &str = "cliproxy login <provider>";
 
 /// One parsed auth file.
 #[derive(Clone)]
@@ -54,7 +17,8 @@ pub struct AuthFile {
     pub path: PathBuf,
     /// File name, e.g. `claude-user@example.com.json`: the account's id.
     pub name: String,
-    pub kind: AuthKind,
+    /// The provider whose `type` this is (`None`: a type we do not know).
+    pub provider: Option<Provider>,
     pub type_name: String,
     pub fields: Map<String, Value>,
     /// Whether the file was written indented (we keep its style on rewrite).
@@ -101,12 +65,19 @@ impl AuthFile {
         Ok(AuthFile {
             path: path.to_path_buf(),
             name,
-            kind: AuthKind::from_type(&type_name),
+            provider: Provider::from_auth_type(&type_name),
             type_name,
             fields,
             pretty: bytes.contains(&b'\n') && bytes.trim_ascii().contains(&b'\n'),
             hash: crate::store::sha256_hex(bytes),
         })
+    }
+
+    /// What to run to log this account in again.
+    pub fn login_command(&self) -> &'static str {
+        self.provider
+            .and_then(Provider::login_command)
+            .unwrap_or(GENERIC_LOGIN)
     }
 
     pub fn str_field(&self, key: &str) -> Option<&str> {
@@ -205,7 +176,7 @@ mod tests {
     fn unknown_fields_and_order_survive_a_rewrite() {
         let src = br#"{"type":"claude","zeta":1,"access_token":"a","nested":{"x":[1,2]},"email":"u@e.com","expired":"2025-01-01T00:00:00+08:00"}"#;
         let mut f = AuthFile::parse(Path::new("/x/claude-u@e.com.json"), src).unwrap();
-        assert_eq!(f.kind, AuthKind::Claude);
+        assert_eq!(f.provider, Some(Provider::Claude));
         assert_eq!(f.name, "claude-u@e.com.json");
         assert_eq!(
             f.expiry().unwrap(),

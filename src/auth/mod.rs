@@ -12,4 +12,4 @@ pub mod registry;
 pub mod selector;
 pub mod store;
 
-pub use file::{AuthFile, AuthFileError, AuthKind};
+pub use file::{AuthFile, AuthFileError};

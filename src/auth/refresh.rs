@@ -3,24 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::credential::{AccountState, OAuthAccount};
-use super::file::{AuthFile, AuthKind, rfc3339};
+use super::file::AuthFile;
 use super::lease::{self, RemoteStore, TryLease};
-use crate::config::{
-    AntigravityEndpoints, ClaudeEndpoints, CodexEndpoints, Config, GeminiEndpoints, Secret,
-};
+use crate::config::{Config, Secret};
+use crate::providers::{Provider, TokenAnswer, TokenBody};
 
-/// How long before expiry a token is refreshed.
-pub fn lead(kind: AuthKind) -> Duration {
-    match kind {
-        AuthKind::Claude => Duration::from_secs(4 * 3600),
-        AuthKind::Codex => Duration::from_secs(5 * 24 * 3600),
-        AuthKind::Antigravity => Duration::from_secs(5 * 60),
-        AuthKind::Gemini | AuthKind::Other => Duration::ZERO,
-    }
+/// How long before expiry a file's token is refreshed (its provider's lead).
+pub fn lead(file: &AuthFile) -> Duration {
+    file.provider.map_or(Duration::ZERO, Provider::refresh_lead)
 }
 
 /// After a transient refresh failure, wait this long before trying again.
@@ -47,7 +40,7 @@ pub enum RefreshError {
 
 /// Pure: does this file need a refresh now (`refresh_interval_seconds` or the lead)?
 pub fn due(file: &AuthFile, now: jiff::Timestamp) -> bool {
-    let kind_lead = lead(file.kind);
+    let kind_lead = lead(file);
     if let Some(secs) = file
         .int_field("refresh_interval_seconds")
         .filter(|s| *s > 0)
@@ -73,115 +66,6 @@ pub fn due(file: &AuthFile, now: jiff::Timestamp) -> bool {
 
 pub fn is_expired(file: &AuthFile, now: jiff::Timestamp) -> bool {
     file.expiry().is_some_and(|e| e <= now)
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    account: Option<Value>,
-    #[serde(default)]
-    id_token: Option<String>,
-}
-
-/// Applies a token response to the file's fields the way the provider's files keep
-/// them (unknown fields untouched).
-fn apply_token(file: &mut AuthFile, tok: &TokenResponse, now: jiff::Timestamp) {
-    let kind = file.kind;
-    let f = &mut file.fields;
-    let exp = tok
-        .expires_in
-        .map(|secs| now + jiff::SignedDuration::from_secs(secs));
-    if kind == AuthKind::Gemini {
-        // Gemini CLI files keep the oauth2 token under `token`.
-        let token = f
-            .entry("token")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if !token.is_object() {
-            *token = Value::Object(Default::default());
-        }
-        if let Value::Object(t) = token {
-            t.insert(
-                "access_token".into(),
-                Value::String(tok.access_token.clone()),
-            );
-            if let Some(r) = tok.refresh_token.as_ref().filter(|r| !r.is_empty()) {
-                t.insert("refresh_token".into(), Value::String(r.clone()));
-            }
-            if let Some(e) = exp {
-                t.insert("expiry".into(), Value::String(rfc3339(e)));
-            }
-            t.entry("token_type")
-                .or_insert_with(|| Value::String("Bearer".into()));
-        }
-        f.insert("last_refresh".into(), Value::String(rfc3339(now)));
-        return;
-    }
-    f.insert(
-        "access_token".into(),
-        Value::String(tok.access_token.clone()),
-    );
-    if let Some(r) = tok.refresh_token.as_ref().filter(|r| !r.is_empty()) {
-        f.insert("refresh_token".into(), Value::String(r.clone()));
-    }
-    if let Some(id) = tok.id_token.as_ref().filter(|r| !r.is_empty()) {
-        f.insert("id_token".into(), Value::String(id.clone()));
-    }
-    if let Some(e) = exp {
-        f.insert("expired".into(), Value::String(rfc3339(e)));
-    }
-    if kind == AuthKind::Antigravity {
-        if let Some(secs) = tok.expires_in {
-            f.insert("expires_in".into(), Value::from(secs));
-        }
-        f.insert("timestamp".into(), Value::from(now.as_millisecond()));
-        return;
-    }
-    f.insert("last_refresh".into(), Value::String(rfc3339(now)));
-    if let Some(email) = tok
-        .account
-        .as_ref()
-        .and_then(|a| a.get("email_address"))
-        .and_then(Value::as_str)
-    {
-        f.insert("email".into(), Value::String(email.to_string()));
-    }
-    if kind == AuthKind::Codex
-        && let Some(claims) = tok.id_token.as_deref().and_then(jwt_claims)
-    {
-        let (email, account_id, _) = codex_identity(&claims);
-        if let Some(e) = email {
-            f.insert("email".into(), Value::String(e));
-        }
-        if let Some(a) = account_id {
-            f.insert("account_id".into(), Value::String(a));
-        }
-    }
-}
-
-/// The claims of a JWT (not verified: it came straight from the token endpoint over TLS).
-pub fn jwt_claims(token: &str) -> Option<Value> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Codex id_token claims: (email, ChatGPT account id, plan type).
-pub fn codex_identity(claims: &Value) -> (Option<String>, Option<String>, Option<String>) {
-    let auth = claims.get("https://api.openai.com/auth");
-    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-    (
-        s(claims.get("email")),
-        s(auth.and_then(|a| a.get("chatgpt_account_id"))),
-        s(auth.and_then(|a| a.get("chatgpt_plan_type"))),
-    )
 }
 
 /// The access token of a file (top level, or Gemini's `token.access_token`).
@@ -288,10 +172,8 @@ pub fn classify_failure(status: u16, body: &str) -> RefreshError {
 /// What a refresh needs from its surroundings.
 pub struct RefreshEnv<'a> {
     pub client: &'a reqwest::Client,
-    pub claude: &'a ClaudeEndpoints,
-    pub codex: &'a CodexEndpoints,
-    pub gemini: &'a GeminiEndpoints,
-    pub antigravity: &'a AntigravityEndpoints,
+    /// Where each provider's token endpoint is (and its client id).
+    pub config: &'a Config,
     pub sync: Option<&'a crate::sync::SyncHandle>,
     /// The shared bucket, when there is one: refreshes then adopt fresher remote copies
     /// and take a lease there; without it a local file lock guards the refresh.
@@ -306,10 +188,7 @@ impl<'a> RefreshEnv<'a> {
     ) -> Self {
         RefreshEnv {
             client,
-            claude: &config.claude,
-            codex: &config.codex,
-            gemini: &config.gemini,
-            antigravity: &config.antigravity,
+            config,
             sync,
             remote: None,
         }
@@ -355,7 +234,7 @@ pub async fn refresh(
     let new_state = match &result {
         Ok(_) => AccountState::Ok,
         Err(RefreshError::NeedsLogin(r)) => {
-            tracing::error!(account = %acc.name, reason = %r, "refresh refused; run `{}`", acc.kind.login_command());
+            tracing::error!(account = %acc.name, reason = %r, "refresh refused; run `{}`", acc.file.read().login_command());
             AccountState::NeedsLogin(r.clone())
         }
         Err(RefreshError::Transient(r)) => {
@@ -371,7 +250,7 @@ pub async fn refresh(
         Err(RefreshError::NeedsLogin(_)) => "needs_login",
         Err(RefreshError::Transient(_)) => "failed",
     };
-    metrics::counter!("cliproxy_token_refreshes_total", "provider" => acc.kind.name(), "result" => outcome)
+    metrics::counter!("cliproxy_token_refreshes_total", "provider" => acc.provider.map_or("other", Provider::name), "result" => outcome)
         .increment(1);
     *acc.state.write() = new_state.clone();
     let file = acc.file.read().clone();
@@ -497,11 +376,6 @@ async fn adopt_remote(acc: &OAuthAccount, store: &dyn RemoteStore, env: &Refresh
     true
 }
 
-enum Wire {
-    Json(Value),
-    Form(Vec<(&'static str, String)>),
-}
-
 async fn do_refresh(
     acc: &OAuthAccount,
     env: &RefreshEnv<'_>,
@@ -509,57 +383,25 @@ async fn do_refresh(
 ) -> Result<Secret, RefreshError> {
     let refresh_token = refresh_token(&acc.file.read())
         .ok_or_else(|| RefreshError::NeedsLogin("auth file has no refresh_token".into()))?;
-    let rt = refresh_token.expose().to_string();
-    let google = |id: &str, secret: &Secret| {
-        Wire::Form(vec![
-            ("client_id", id.to_string()),
-            ("client_secret", secret.expose().to_string()),
-            ("grant_type", "refresh_token".into()),
-            ("refresh_token", rt.clone()),
-        ])
+    let Some((provider, req)) = acc
+        .provider
+        .and_then(|p| Some((p, p.refresh_request(env.config, refresh_token.expose())?)))
+    else {
+        return Err(RefreshError::Transient(format!(
+            "refresh for `{}` accounts is not supported",
+            acc.file.read().type_name
+        )));
     };
-    let (url, body) = match acc.kind {
-        AuthKind::Claude => (
-            env.claude.token_url.as_str(),
-            Wire::Json(serde_json::json!({
-                "grant_type": "refresh_token",
-                "refresh_token": rt,
-                "client_id": env.claude.client_id,
-            })),
-        ),
-        AuthKind::Codex => (
-            env.codex.token_url.as_str(),
-            Wire::Form(vec![
-                ("client_id", env.codex.client_id.clone()),
-                ("grant_type", "refresh_token".into()),
-                ("refresh_token", rt.clone()),
-                ("scope", "openid profile email".into()),
-            ]),
-        ),
-        AuthKind::Gemini => (
-            env.gemini.token_url.as_str(),
-            google(&env.gemini.client_id, &env.gemini.client_secret),
-        ),
-        AuthKind::Antigravity => (
-            env.antigravity.token_url.as_str(),
-            google(&env.antigravity.client_id, &env.antigravity.client_secret),
-        ),
-        AuthKind::Other => {
-            return Err(RefreshError::Transient(format!(
-                "refresh for `{}` accounts is not supported",
-                acc.file.read().type_name
-            )));
-        }
-    };
+    let (url, body) = (req.url.as_str(), &req.body);
     let send = || async {
         let rb = env
             .client
             .post(url)
             .header("accept", "application/json")
             .timeout(Duration::from_secs(30));
-        match &body {
-            Wire::Json(v) => rb.json(v),
-            Wire::Form(f) => rb.form(f),
+        match body {
+            TokenBody::Json(v) => rb.json(v),
+            TokenBody::Form(f) => rb.form(f),
         }
         .send()
         .await
@@ -585,10 +427,10 @@ async fn do_refresh(
     if !(200..300).contains(&status) {
         return Err(classify_failure(status, &text));
     }
-    let tok: TokenResponse = serde_json::from_str(&text)
+    let tok: TokenAnswer = serde_json::from_str(&text)
         .map_err(|e| RefreshError::Transient(format!("token response is not valid: {e}")))?;
     let mut updated = acc.file.read().clone();
-    apply_token(&mut updated, &tok, now);
+    provider.apply_token(&mut updated, &tok, now);
     let bytes = updated.to_bytes();
     updated.hash = crate::store::sha256_hex(&bytes);
     if let Err(e) = crate::store::write_atomic(&updated.path, &bytes) {
@@ -681,7 +523,7 @@ pub mod state_file {
             AccountState::NeedsLogin(r) => Some(Entry {
                 state: "needs_login".into(),
                 reason: r.clone(),
-                command: file.kind.login_command().to_string(),
+                command: file.login_command().to_string(),
                 until: String::new(),
                 at: rfc3339(now),
                 refresh_token_sha256: token_tag(file),
@@ -794,14 +636,14 @@ mod tests {
             r#"{"type":"claude","custom":"keep","access_token":"old","refresh_token":"r1","email":"a@x"}"#,
         );
         let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let tok = TokenResponse {
+        let tok = TokenAnswer {
             access_token: "new".into(),
             refresh_token: Some("r2".into()),
             expires_in: Some(3600),
             account: None,
             id_token: None,
         };
-        apply_token(&mut f, &tok, now);
+        Provider::Claude.apply_token(&mut f, &tok, now);
         assert_eq!(f.str_field("access_token"), Some("new"));
         assert_eq!(f.str_field("refresh_token"), Some("r2"));
         assert_eq!(f.str_field("expired"), Some("2026-01-01T01:00:00Z"));

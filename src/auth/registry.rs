@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::providers::ProviderKind;
+use crate::providers::{Operation, Provider};
 
 use super::credential::{Credential, excluded};
 
@@ -20,18 +20,6 @@ pub struct ListedModel {
     pub owned_by: String,
 }
 
-/// Claude models listed when Claude accounts exist without an explicit model list.
-pub const CLAUDE_CATALOG: &[&str] = &[
-    "claude-opus-4-5-20251101",
-    "claude-sonnet-4-5-20250929",
-    "claude-haiku-4-5-20251001",
-    "claude-opus-4-1-20250805",
-    "claude-opus-4-20250514",
-    "claude-sonnet-4-20250514",
-    "claude-3-7-sonnet-20250219",
-    "claude-3-5-haiku-20241022",
-];
-
 #[derive(Debug, Default)]
 pub struct Registry {
     exact: HashMap<String, Vec<Route>>,
@@ -39,13 +27,6 @@ pub struct Registry {
     catch_all: Vec<Arc<Credential>>,
     force_prefix: bool,
     listed: Vec<ListedModel>,
-}
-
-fn family_matches(provider: ProviderKind, model: &str) -> bool {
-    match provider {
-        ProviderKind::Claude => model.starts_with("claude-"),
-        ProviderKind::OpenAiCompat => false,
-    }
 }
 
 fn owner(c: &Credential) -> String {
@@ -72,14 +53,17 @@ impl Registry {
         for c in creds.iter().filter(|c| !c.disabled) {
             if c.models.is_empty() {
                 r.catch_all.push(c.clone());
-                if c.provider == ProviderKind::Claude {
-                    for m in CLAUDE_CATALOG.iter().filter(|m| !excluded(&c.excluded, m)) {
-                        if c.prefix.is_empty() || !force_prefix {
-                            list(&mut r, m.to_string(), c);
-                        }
-                        if !c.prefix.is_empty() {
-                            list(&mut r, format!("{}/{m}", c.prefix), c);
-                        }
+                for m in c
+                    .provider
+                    .catalog()
+                    .iter()
+                    .filter(|m| !excluded(&c.excluded, m))
+                {
+                    if c.prefix.is_empty() || !force_prefix {
+                        list(&mut r, m.to_string(), c);
+                    }
+                    if !c.prefix.is_empty() {
+                        list(&mut r, format!("{}/{m}", c.prefix), c);
                     }
                 }
                 continue;
@@ -124,23 +108,23 @@ impl Registry {
         r
     }
 
-    /// Routes for `model` among `providers`, in a stable order.
-    pub fn resolve(&self, model: &str, providers: &[ProviderKind]) -> Vec<Route> {
+    /// Routes for `model` whose provider can carry out `op`, in a stable order.
+    pub fn resolve(&self, model: &str, op: Operation) -> Vec<Route> {
+        self.resolve_where(model, |p| p.supports(op))
+    }
+
+    fn resolve_where(&self, model: &str, accept: impl Fn(Provider) -> bool) -> Vec<Route> {
         let mut out: Vec<Route> = self
             .exact
             .get(model)
             .map(|v| {
                 v.iter()
-                    .filter(|r| providers.contains(&r.cred.provider))
+                    .filter(|r| accept(r.cred.provider))
                     .cloned()
                     .collect()
             })
             .unwrap_or_default();
-        for c in self
-            .catch_all
-            .iter()
-            .filter(|c| providers.contains(&c.provider))
-        {
+        for c in self.catch_all.iter().filter(|c| accept(c.provider)) {
             let upstream = if !c.prefix.is_empty() {
                 match model
                     .strip_prefix(&c.prefix)
@@ -153,7 +137,7 @@ impl Registry {
             } else {
                 model
             };
-            if family_matches(c.provider, upstream) && !excluded(&c.excluded, upstream) {
+            if c.provider.serves_model(upstream) && !excluded(&c.excluded, upstream) {
                 out.push(Route {
                     cred: c.clone(),
                     upstream_model: upstream.to_string(),
@@ -163,10 +147,10 @@ impl Registry {
         out
     }
 
-    /// Whether any provider at all serves `model` (for a clearer error).
-    pub fn served_by(&self, model: &str) -> Vec<ProviderKind> {
-        let mut v: Vec<ProviderKind> = self
-            .resolve(model, &[ProviderKind::Claude, ProviderKind::OpenAiCompat])
+    /// Which providers serve `model` for any operation (for a clearer error).
+    pub fn served_by(&self, model: &str) -> Vec<Provider> {
+        let mut v: Vec<Provider> = self
+            .resolve_where(model, |_| true)
             .iter()
             .map(|r| r.cred.provider)
             .collect();
@@ -187,7 +171,7 @@ mod tests {
 
     fn cred(
         id: &str,
-        provider: ProviderKind,
+        provider: Provider,
         prefix: &str,
         models: &[(&str, &str)],
     ) -> Arc<Credential> {
@@ -195,7 +179,7 @@ mod tests {
             id: id.into(),
             label: id.into(),
             provider,
-            compat_name: (provider == ProviderKind::OpenAiCompat).then(|| "openrouter".into()),
+            compat_name: (provider == Provider::OpenAiCompat).then(|| "openrouter".into()),
             base_url: String::new(),
             secret: CredentialSecret::ApiKey(Secret::new("k")),
             headers: vec![],
@@ -220,53 +204,49 @@ mod tests {
     fn aliases_map_to_upstream_names() {
         let c = cred(
             "or",
-            ProviderKind::OpenAiCompat,
+            Provider::OpenAiCompat,
             "",
             &[("up/model-x", "model-x"), ("up/y", "")],
         );
         let r = Registry::build(&[c], false);
-        let routes = r.resolve("model-x", &[ProviderKind::OpenAiCompat]);
+        let routes = r.resolve("model-x", Operation::ChatCompletions);
         assert_eq!(routes.len(), 1);
         assert_eq!(routes[0].upstream_model, "up/model-x");
         assert_eq!(
-            r.resolve("up/y", &[ProviderKind::OpenAiCompat])[0].upstream_model,
+            r.resolve("up/y", Operation::ChatCompletions)[0].upstream_model,
             "up/y"
         );
         assert!(
-            r.resolve("up/model-x", &[ProviderKind::OpenAiCompat])
+            r.resolve("up/model-x", Operation::ChatCompletions)
                 .is_empty()
         );
-        assert!(r.resolve("model-x", &[ProviderKind::Claude]).is_empty());
+        // count_tokens is Claude's alone.
+        assert!(r.resolve("model-x", Operation::CountTokens).is_empty());
+        assert_eq!(r.served_by("model-x"), vec![Provider::OpenAiCompat]);
     }
 
     #[test]
     fn claude_accounts_serve_the_family_and_prefixes_strip() {
-        let a = cred("a", ProviderKind::Claude, "", &[]);
-        let b = cred("b", ProviderKind::Claude, "team", &[]);
+        let a = cred("a", Provider::Claude, "", &[]);
+        let b = cred("b", Provider::Claude, "team", &[]);
         let r = Registry::build(&[a, b], false);
-        let routes = r.resolve("claude-opus-4-5-20251101", &[ProviderKind::Claude]);
+        let routes = r.resolve("claude-opus-4-5-20251101", Operation::CountTokens);
         assert_eq!(routes.len(), 2);
-        let routes = r.resolve("team/claude-x", &[ProviderKind::Claude]);
+        let routes = r.resolve("team/claude-x", Operation::Messages);
         assert_eq!(routes.len(), 1);
         assert_eq!(routes[0].cred.id, "b");
         assert_eq!(routes[0].upstream_model, "claude-x");
-        assert!(r.resolve("gpt-4o", &[ProviderKind::Claude]).is_empty());
+        assert!(r.resolve("gpt-4o", Operation::Messages).is_empty());
         assert!(
             r.models()
                 .iter()
                 .any(|m| m.id == "team/claude-opus-4-5-20251101")
         );
 
-        let forced = Registry::build(&[cred("b", ProviderKind::Claude, "team", &[])], true);
-        assert!(
-            forced
-                .resolve("claude-x", &[ProviderKind::Claude])
-                .is_empty()
-        );
+        let forced = Registry::build(&[cred("b", Provider::Claude, "team", &[])], true);
+        assert!(forced.resolve("claude-x", Operation::Messages).is_empty());
         assert_eq!(
-            forced
-                .resolve("team/claude-x", &[ProviderKind::Claude])
-                .len(),
+            forced.resolve("team/claude-x", Operation::Messages).len(),
             1
         );
     }
@@ -275,13 +255,13 @@ mod tests {
     fn alias_pools_list_every_upstream() {
         let c = cred(
             "or",
-            ProviderKind::OpenAiCompat,
+            Provider::OpenAiCompat,
             "",
             &[("up/a", "pool"), ("up/b", "pool")],
         );
         let r = Registry::build(&[c], false);
         let ups: Vec<_> = r
-            .resolve("pool", &[ProviderKind::OpenAiCompat])
+            .resolve("pool", Operation::ChatCompletions)
             .into_iter()
             .map(|r| r.upstream_model)
             .collect();

@@ -35,14 +35,14 @@ mod tests {
     use super::*;
     use crate::auth::credential::{Credential, CredentialSecret};
     use crate::config::Secret;
-    use crate::providers::ProviderKind;
+    use crate::providers::Provider;
 
     fn route(id: &str, priority: i64) -> Route {
         Route {
             cred: Arc::new(Credential {
                 id: id.into(),
                 label: id.into(),
-                provider: ProviderKind::Claude,
+                provider: Provider::Claude,
                 compat_name: None,
                 base_url: String::new(),
                 secret: CredentialSecret::ApiKey(Secret::new("k")),

@@ -1,10 +1,79 @@
 //! Anthropic Messages upstream (api.anthropic.com or a configured base URL), for
-//! Claude OAuth accounts and `claude-api-key` entries (reference §2.5).
+//! Claude OAuth accounts (`type: claude`) and `claude-api-key` entries (reference §2.5).
+
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, header};
+use serde_json::json;
 
+use super::oauth::{self, TokenAnswer, TokenBody, TokenRequest};
 use super::{BuildInput, Operation, Outbound, apply_custom, set_default};
-use crate::auth::credential::CredentialSecret;
+use crate::auth::AuthFile;
+use crate::auth::credential::{Credential, CredentialSecret};
+use crate::config::Config;
+use crate::translate::Dialect;
+
+pub const NAME: &str = "claude";
+pub const AUTH_TYPES: &[&str] = &["claude"];
+pub const LOGIN_COMMAND: Option<&str> = Some("cliproxy login claude");
+pub const SERVES_AUTH_FILES: bool = true;
+pub const DIALECT: Option<Dialect> = Some(Dialect::Anthropic);
+pub const REFRESH_LEAD: Duration = Duration::from_secs(4 * 3600);
+pub const ENVELOPE: Option<&str> = None;
+
+/// Claude models listed when Claude accounts exist without an explicit model list.
+pub const CATALOG: &[&str] = &[
+    "claude-opus-4-5-20251101",
+    "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5-20251001",
+    "claude-opus-4-1-20250805",
+    "claude-opus-4-20250514",
+    "claude-sonnet-4-20250514",
+    "claude-3-7-sonnet-20250219",
+    "claude-3-5-haiku-20241022",
+];
+
+/// `claude-api-key` entries.
+pub fn config_credentials(config: &Config) -> Vec<Credential> {
+    config
+        .claude_api_key
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Credential::from_api_key_entry(super::Provider::Claude, "claude-api-key", i, e)
+        })
+        .collect()
+}
+
+/// Accounts without a model list serve every `claude-*` model.
+pub fn serves_model(model: &str) -> bool {
+    model.starts_with("claude-")
+}
+
+/// Every operation; `count_tokens` only Claude has.
+pub fn supports(_op: Operation) -> bool {
+    true
+}
+
+pub fn refresh_request(config: &Config, refresh_token: &str) -> Option<TokenRequest> {
+    Some(TokenRequest {
+        url: config.claude.token_url.clone(),
+        body: TokenBody::Json(json!({
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": config.claude.client_id,
+        })),
+    })
+}
+
+pub fn apply_token(file: &mut AuthFile, tok: &TokenAnswer, now: jiff::Timestamp) {
+    oauth::set_top_level_tokens(&mut file.fields, tok, now);
+    oauth::set_refreshed_and_account_email(&mut file.fields, tok, now);
+}
+
+pub fn upstream_streams(_model: &str, client_stream: bool) -> bool {
+    client_stream
+}
 
 pub const DEFAULT_VERSION: &str = "2023-06-01";
 pub const CLI_VERSION: &str = "2.1.63";
@@ -127,6 +196,7 @@ pub fn build(input: BuildInput<'_>) -> Outbound {
         cred,
         token,
         op,
+        model: _,
         mut body,
         client_headers,
         stream,
@@ -179,7 +249,7 @@ pub fn build(input: BuildInput<'_>) -> Outbound {
             if !client_is_cc && let Ok(v) = HeaderValue::from_str(&ua) {
                 h.insert(header::USER_AGENT, v);
             }
-            if !client_is_cc && !config.disable_claude_cloak_mode && op == Operation::Messages {
+            if !client_is_cc && !config.disable_claude_cloak_mode && op != Operation::CountTokens {
                 body = cloak(body, &cred.id);
             }
             set_default(&mut h, "anthropic-dangerous-direct-browser-access", "true");

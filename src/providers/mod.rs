@@ -1,37 +1,58 @@
-//! Upstreams, one file each, dispatched through a closed enum.
+//! Upstreams, one file each, behind one closed enum: [`Provider`].
+//!
+//! A provider file owns every fact about its upstream: the auth-file `type`s it reads,
+//! the config entries it serves, its model catalog, its native dialect, how and when
+//! its OAuth token is refreshed, how a request to it is built, whether it must stream
+//! upstream and how its answers are wrapped. The rest of the gateway (request loop,
+//! refresh, registry, login) asks [`Provider`] and never names an upstream itself.
+//!
+//! # Adding a provider
+//!
+//! 1. Copy the smallest existing file (`gemini.rs`) to `src/providers/<name>.rs` and
+//!    fill in its items; every file defines the same set: `NAME`, `AUTH_TYPES`,
+//!    `LOGIN_COMMAND`, `SERVES_AUTH_FILES`, `CATALOG`, `DIALECT`, `REFRESH_LEAD`,
+//!    `ENVELOPE`, and `config_credentials`, `serves_model`, `supports`,
+//!    `refresh_request`, `apply_token`, `upstream_streams`, `build`.
+//! 2. Add `pub mod <name>;`, a variant to [`Provider`] and to [`Provider::ALL`], and one
+//!    arm per method of `impl Provider` below (the compiler lists the ones missing).
+//!
+//! Nothing else changes: credentials, `/v1/models`, routing, cooldowns, refresh and
+//! metrics pick the new provider up through these methods. An upstream that is not
+//! served yet says so through the same arms (`SERVES_AUTH_FILES = false`, no catalog,
+//! `supports` false, `build` answering [`NotServed`]).
 
+pub mod antigravity;
 pub mod claude;
 pub mod clients;
+pub mod codex;
+pub mod envelope;
+pub mod gemini;
+pub mod oauth;
 pub mod openai_compat;
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
 
+use crate::auth::AuthFile;
 use crate::auth::credential::Credential;
 use crate::config::{Config, Secret};
 use crate::translate::Dialect;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
+pub use oauth::{TokenAnswer, TokenBody, TokenRequest};
+
+/// Every upstream the gateway knows. `cliproxy login <provider>` takes the ones with
+/// an OAuth login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Provider {
     Claude,
+    Codex,
+    Gemini,
+    Antigravity,
+    /// `openai-compatibility` entries (API keys only, nothing to log in to).
+    #[value(skip)]
     OpenAiCompat,
-}
-
-impl ProviderKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProviderKind::Claude => "claude",
-            ProviderKind::OpenAiCompat => "openai-compatibility",
-        }
-    }
-
-    /// The dialect this upstream speaks natively.
-    pub fn dialect(self) -> Dialect {
-        match self {
-            ProviderKind::Claude => Dialect::Anthropic,
-            ProviderKind::OpenAiCompat => Dialect::OpenAiChat,
-        }
-    }
 }
 
 /// The operation a client asked for.
@@ -49,21 +70,210 @@ pub struct Outbound {
     pub body: Bytes,
 }
 
-/// What a provider needs to build its request.
+/// What a provider needs to build its request. `body` is already in the provider's
+/// dialect with `model` set to the upstream name.
 pub struct BuildInput<'a> {
     pub cred: &'a Credential,
     pub token: &'a Secret,
+    /// The client's operation.
     pub op: Operation,
+    /// The model name sent upstream (some upstreams carry it in the URL).
+    pub model: &'a str,
     pub body: Bytes,
     pub client_headers: &'a HeaderMap,
+    /// Whether the upstream is asked to stream (see [`Provider::upstream_streams`]).
     pub stream: bool,
     pub config: &'a Config,
 }
 
-pub fn build(input: BuildInput<'_>) -> Outbound {
-    match input.cred.provider {
-        ProviderKind::Claude => claude::build(input),
-        ProviderKind::OpenAiCompat => openai_compat::build(input),
+/// A provider the gateway can load and refresh but does not send requests to yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("requests to {} accounts are not served yet", .0.name())]
+pub struct NotServed(pub Provider);
+
+impl Provider {
+    pub const ALL: [Provider; 5] = [
+        Provider::Claude,
+        Provider::Codex,
+        Provider::Gemini,
+        Provider::Antigravity,
+        Provider::OpenAiCompat,
+    ];
+
+    /// Stable name: metric label, `owned_by` in `/v1/models`, error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Claude => claude::NAME,
+            Provider::Codex => codex::NAME,
+            Provider::Gemini => gemini::NAME,
+            Provider::Antigravity => antigravity::NAME,
+            Provider::OpenAiCompat => openai_compat::NAME,
+        }
+    }
+
+    /// The auth-file `type` values this provider reads.
+    pub fn auth_types(self) -> &'static [&'static str] {
+        match self {
+            Provider::Claude => claude::AUTH_TYPES,
+            Provider::Codex => codex::AUTH_TYPES,
+            Provider::Gemini => gemini::AUTH_TYPES,
+            Provider::Antigravity => antigravity::AUTH_TYPES,
+            Provider::OpenAiCompat => openai_compat::AUTH_TYPES,
+        }
+    }
+
+    /// The provider whose auth files carry `type: <t>` (`None`: a type we do not know).
+    pub fn from_auth_type(t: &str) -> Option<Provider> {
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.auth_types().contains(&t))
+    }
+
+    /// What to run to log in again (`None`: the provider has no login).
+    pub fn login_command(self) -> Option<&'static str> {
+        match self {
+            Provider::Claude => claude::LOGIN_COMMAND,
+            Provider::Codex => codex::LOGIN_COMMAND,
+            Provider::Gemini => gemini::LOGIN_COMMAND,
+            Provider::Antigravity => antigravity::LOGIN_COMMAND,
+            Provider::OpenAiCompat => openai_compat::LOGIN_COMMAND,
+        }
+    }
+
+    /// Whether the provider's auth files become routable credentials.
+    pub fn serves_auth_files(self) -> bool {
+        match self {
+            Provider::Claude => claude::SERVES_AUTH_FILES,
+            Provider::Codex => codex::SERVES_AUTH_FILES,
+            Provider::Gemini => gemini::SERVES_AUTH_FILES,
+            Provider::Antigravity => antigravity::SERVES_AUTH_FILES,
+            Provider::OpenAiCompat => openai_compat::SERVES_AUTH_FILES,
+        }
+    }
+
+    /// Credentials from the provider's config entries (`claude-api-key`, ...).
+    pub fn config_credentials(self, config: &Config) -> Vec<Credential> {
+        match self {
+            Provider::Claude => claude::config_credentials(config),
+            Provider::Codex => codex::config_credentials(config),
+            Provider::Gemini => gemini::config_credentials(config),
+            Provider::Antigravity => antigravity::config_credentials(config),
+            Provider::OpenAiCompat => openai_compat::config_credentials(config),
+        }
+    }
+
+    /// Models `/v1/models` lists for a credential without its own model list.
+    pub fn catalog(self) -> &'static [&'static str] {
+        match self {
+            Provider::Claude => claude::CATALOG,
+            Provider::Codex => codex::CATALOG,
+            Provider::Gemini => gemini::CATALOG,
+            Provider::Antigravity => antigravity::CATALOG,
+            Provider::OpenAiCompat => openai_compat::CATALOG,
+        }
+    }
+
+    /// Whether a credential without a model list serves `model` (its model family).
+    pub fn serves_model(self, model: &str) -> bool {
+        match self {
+            Provider::Claude => claude::serves_model(model),
+            Provider::Codex => codex::serves_model(model),
+            Provider::Gemini => gemini::serves_model(model),
+            Provider::Antigravity => antigravity::serves_model(model),
+            Provider::OpenAiCompat => openai_compat::serves_model(model),
+        }
+    }
+
+    /// Whether the provider can carry out `op` (in its own dialect or translated).
+    pub fn supports(self, op: Operation) -> bool {
+        match self {
+            Provider::Claude => claude::supports(op),
+            Provider::Codex => codex::supports(op),
+            Provider::Gemini => gemini::supports(op),
+            Provider::Antigravity => antigravity::supports(op),
+            Provider::OpenAiCompat => openai_compat::supports(op),
+        }
+    }
+
+    /// The dialect the upstream speaks natively (`None`: one the gateway has no
+    /// translator for yet).
+    pub fn dialect(self) -> Option<Dialect> {
+        match self {
+            Provider::Claude => claude::DIALECT,
+            Provider::Codex => codex::DIALECT,
+            Provider::Gemini => gemini::DIALECT,
+            Provider::Antigravity => antigravity::DIALECT,
+            Provider::OpenAiCompat => openai_compat::DIALECT,
+        }
+    }
+
+    /// How long before expiry an OAuth token is refreshed (zero: at expiry).
+    pub fn refresh_lead(self) -> Duration {
+        match self {
+            Provider::Claude => claude::REFRESH_LEAD,
+            Provider::Codex => codex::REFRESH_LEAD,
+            Provider::Gemini => gemini::REFRESH_LEAD,
+            Provider::Antigravity => antigravity::REFRESH_LEAD,
+            Provider::OpenAiCompat => openai_compat::REFRESH_LEAD,
+        }
+    }
+
+    /// The token-endpoint request that spends `refresh_token` (`None`: no OAuth).
+    pub fn refresh_request(self, config: &Config, refresh_token: &str) -> Option<TokenRequest> {
+        match self {
+            Provider::Claude => claude::refresh_request(config, refresh_token),
+            Provider::Codex => codex::refresh_request(config, refresh_token),
+            Provider::Gemini => gemini::refresh_request(config, refresh_token),
+            Provider::Antigravity => antigravity::refresh_request(config, refresh_token),
+            Provider::OpenAiCompat => openai_compat::refresh_request(config, refresh_token),
+        }
+    }
+
+    /// Writes a token answer into the auth file the way this provider's files keep it
+    /// (unknown fields untouched).
+    pub fn apply_token(self, file: &mut AuthFile, tok: &TokenAnswer, now: jiff::Timestamp) {
+        match self {
+            Provider::Claude => claude::apply_token(file, tok, now),
+            Provider::Codex => codex::apply_token(file, tok, now),
+            Provider::Gemini => gemini::apply_token(file, tok, now),
+            Provider::Antigravity => antigravity::apply_token(file, tok, now),
+            Provider::OpenAiCompat => openai_compat::apply_token(file, tok, now),
+        }
+    }
+
+    /// Whether the upstream is asked to stream, given whether the client asked to and
+    /// the upstream model (some upstreams only answer streamed).
+    pub fn upstream_streams(self, model: &str, client_stream: bool) -> bool {
+        match self {
+            Provider::Claude => claude::upstream_streams(model, client_stream),
+            Provider::Codex => codex::upstream_streams(model, client_stream),
+            Provider::Gemini => gemini::upstream_streams(model, client_stream),
+            Provider::Antigravity => antigravity::upstream_streams(model, client_stream),
+            Provider::OpenAiCompat => openai_compat::upstream_streams(model, client_stream),
+        }
+    }
+
+    /// The upstream request: URL, headers, body rewrites.
+    pub fn build(self, input: BuildInput<'_>) -> Result<Outbound, NotServed> {
+        match self {
+            Provider::Claude => Ok(claude::build(input)),
+            Provider::Codex => codex::build(input),
+            Provider::Gemini => gemini::build(input),
+            Provider::Antigravity => antigravity::build(input),
+            Provider::OpenAiCompat => Ok(openai_compat::build(input)),
+        }
+    }
+
+    /// The JSON field successful answers are wrapped in (`None`: answers are bare).
+    /// Streams carry the wrapper on every `data:` line.
+    pub fn envelope(self) -> Option<&'static str> {
+        match self {
+            Provider::Claude => claude::ENVELOPE,
+            Provider::Codex => codex::ENVELOPE,
+            Provider::Gemini => gemini::ENVELOPE,
+            Provider::Antigravity => antigravity::ENVELOPE,
+            Provider::OpenAiCompat => openai_compat::ENVELOPE,
+        }
     }
 }
 
@@ -85,5 +295,93 @@ pub(crate) fn apply_custom(h: &mut HeaderMap, custom: &[(String, String)]) {
         ) {
             h.insert(name, val);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_types_map_to_exactly_one_provider() {
+        assert_eq!(Provider::from_auth_type("claude"), Some(Provider::Claude));
+        assert_eq!(Provider::from_auth_type("codex"), Some(Provider::Codex));
+        assert_eq!(Provider::from_auth_type("gemini"), Some(Provider::Gemini));
+        assert_eq!(
+            Provider::from_auth_type("gemini-cli"),
+            Some(Provider::Gemini)
+        );
+        assert_eq!(
+            Provider::from_auth_type("antigravity"),
+            Some(Provider::Antigravity)
+        );
+        assert_eq!(Provider::from_auth_type("qwen"), None);
+        assert_eq!(Provider::from_auth_type(""), None);
+        for p in Provider::ALL {
+            for t in p.auth_types() {
+                let owners: Vec<_> = Provider::ALL
+                    .into_iter()
+                    .filter(|q| q.auth_types().contains(t))
+                    .collect();
+                assert_eq!(owners, vec![p], "type `{t}`");
+            }
+        }
+    }
+
+    #[test]
+    fn every_provider_with_auth_files_has_a_login_and_a_refresh_request() {
+        let cfg = Config::default();
+        for p in Provider::ALL {
+            let has_files = !p.auth_types().is_empty();
+            assert_eq!(p.login_command().is_some(), has_files, "{p:?}");
+            assert_eq!(p.refresh_request(&cfg, "rt").is_some(), has_files, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn login_commands_name_the_clap_value() {
+        use clap::ValueEnum;
+        for p in Provider::value_variants() {
+            let value = p.to_possible_value().map(|v| v.get_name().to_string());
+            assert_eq!(
+                p.login_command(),
+                value.map(|v| format!("cliproxy login {v}")).as_deref(),
+            );
+        }
+        assert!(
+            Provider::OpenAiCompat.to_possible_value().is_none(),
+            "no login for API-key providers"
+        );
+    }
+
+    #[test]
+    fn refresh_leads_follow_the_reference() {
+        assert_eq!(
+            Provider::Claude.refresh_lead(),
+            Duration::from_secs(4 * 3600)
+        );
+        assert_eq!(
+            Provider::Codex.refresh_lead(),
+            Duration::from_secs(5 * 24 * 3600)
+        );
+        assert_eq!(
+            Provider::Antigravity.refresh_lead(),
+            Duration::from_secs(300)
+        );
+        assert_eq!(Provider::Gemini.refresh_lead(), Duration::ZERO);
+    }
+
+    #[test]
+    fn providers_not_served_yet_say_so_everywhere() {
+        for p in [Provider::Codex, Provider::Gemini, Provider::Antigravity] {
+            assert!(!p.serves_auth_files(), "{p:?}");
+            assert!(p.catalog().is_empty(), "{p:?}");
+            assert!(!p.supports(Operation::Messages), "{p:?}");
+            assert!(p.config_credentials(&Config::default()).is_empty(), "{p:?}");
+        }
+        assert!(Provider::Claude.serves_auth_files());
+        assert!(Provider::Claude.supports(Operation::CountTokens));
+        assert!(!Provider::OpenAiCompat.supports(Operation::CountTokens));
+        assert!(Provider::OpenAiCompat.supports(Operation::Messages));
     }
 }

@@ -140,7 +140,7 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
         let now = jiff::Timestamp::now();
         for acc in &snap.accounts {
             // Every OAuth kind, each with its own lead (refresh::lead).
-            if acc.kind == crate::auth::AuthKind::Other || acc.file.read().bool_field("disabled") {
+            if acc.provider.is_none() || acc.file.read().bool_field("disabled") {
                 continue;
             }
             let skip = match &*acc.state.read() {

@@ -11,12 +11,8 @@ use serde_json::json;
 use super::error::{ApiError, Kind};
 use super::proxy::{self, Call, json_response};
 use super::state::AppState;
-use crate::providers::{Operation, ProviderKind};
+use crate::providers::Operation;
 use crate::translate::{self, Dialect};
-
-const CLAUDE: &[ProviderKind] = &[ProviderKind::Claude];
-/// Routes that translate: every provider, native dialect or not.
-const ANY: &[ProviderKind] = &[ProviderKind::Claude, ProviderKind::OpenAiCompat];
 
 pub async fn healthz() -> Response {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
@@ -36,7 +32,6 @@ async fn dispatch(
     state: Arc<AppState>,
     dialect: Dialect,
     op: Operation,
-    providers: &'static [ProviderKind],
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -55,7 +50,6 @@ async fn dispatch(
     let call = Call {
         dialect,
         op,
-        providers,
         model: probe.model,
         stream: probe.stream && op != Operation::CountTokens,
         body,
@@ -73,7 +67,6 @@ pub async fn messages(
         state,
         Dialect::Anthropic,
         Operation::Messages,
-        ANY,
         headers,
         body,
     )
@@ -89,7 +82,6 @@ pub async fn count_tokens(
         state,
         Dialect::Anthropic,
         Operation::CountTokens,
-        CLAUDE,
         headers,
         body,
     )
@@ -105,7 +97,6 @@ pub async fn chat_completions(
         state,
         Dialect::OpenAiChat,
         Operation::ChatCompletions,
-        ANY,
         headers,
         body,
     )

@@ -14,7 +14,7 @@ use crate::auth::refresh;
 use crate::auth::registry::Registry;
 use crate::auth::{AuthFileError, cooldown::Cooldowns, store};
 use crate::config::{self, Config, EnvMap, Overrides};
-use crate::providers::ProviderKind;
+use crate::providers::Provider;
 use crate::providers::clients::HttpClients;
 
 pub struct Snapshot {
@@ -136,16 +136,11 @@ impl AppState {
                 creds.push(Arc::new(c));
             }
         }
-        for (i, e) in config.claude_api_key.iter().enumerate() {
-            creds.push(Arc::new(Credential::from_claude_key(i, e)));
-        }
-        for entry in &config.openai_compatibility {
-            for (i, k) in entry.api_key_entries.iter().enumerate() {
-                creds.push(Arc::new(Credential::from_compat(entry, i, k)));
-            }
+        for p in Provider::ALL {
+            creds.extend(p.config_credentials(&config).into_iter().map(Arc::new));
         }
         let registry = Registry::build(&creds, config.force_model_prefix);
-        for p in [ProviderKind::Claude, ProviderKind::OpenAiCompat] {
+        for p in Provider::ALL {
             super::metrics::accounts(p.name(), creds.iter().filter(|c| c.provider == p).count());
         }
         tracing::info!(

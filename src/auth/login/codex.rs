@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::{Body, CallbackSpec, Flow, LoginError, Saved, pkce::Pkce};
 use crate::auth::file::rfc3339;
-use crate::auth::refresh::{codex_identity, jwt_claims};
+use crate::providers::codex::identity as codex_identity;
+use crate::providers::oauth::jwt_claims;
 
 pub const SCOPE: &str = "openid email profile offline_access";
 

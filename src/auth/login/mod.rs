@@ -18,7 +18,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::auth::AuthFile;
-use crate::cli::{Context, LoginArgs, Provider};
+use crate::cli::{Context, LoginArgs};
+use crate::providers::Provider;
 
 /// A login failure, worded for the user. Never carries a token or code.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -77,6 +78,9 @@ pub async fn run(args: LoginArgs, ctx: &Context) -> ExitCode {
         (Provider::Codex, true) => codex::device_login(&flow).await,
         (Provider::Gemini, _) => gemini::login(&flow).await,
         (Provider::Antigravity, _) => antigravity::login(&flow).await,
+        (Provider::OpenAiCompat, _) => Err(LoginError::new(
+            "openai-compatibility uses the API keys in config.yaml; there is no login",
+        )),
     };
     match result {
         Ok(saved) => {
