@@ -373,12 +373,37 @@ mod tests {
 
     #[test]
     fn providers_not_served_yet_say_so_everywhere() {
+        let key = crate::config::ApiKeyEntry {
+            api_key: Secret::new("sk-test-0123456789"),
+            ..Default::default()
+        };
+        let mut cfg = Config::default();
+        cfg.claude_api_key = vec![key.clone()];
+        cfg.codex_api_key = vec![key.clone()];
+        cfg.gemini_api_key = vec![key.clone()];
+        cfg.vertex_api_key = vec![key.clone()];
+        let headers = HeaderMap::new();
         for p in [Provider::Codex, Provider::Gemini, Provider::Antigravity] {
             assert!(!p.serves_auth_files(), "{p:?}");
             assert!(p.catalog().is_empty(), "{p:?}");
             assert!(!p.supports(Operation::Messages), "{p:?}");
-            assert!(p.config_credentials(&Config::default()).is_empty(), "{p:?}");
+            assert!(p.config_credentials(&cfg).is_empty(), "{p:?}");
+            let cred = Credential::from_api_key_entry(p, "test", 0, &key);
+            let built = p.build(BuildInput {
+                cred: &cred,
+                token: &key.api_key,
+                op: Operation::Messages,
+                model: "m",
+                body: Bytes::new(),
+                client_headers: &headers,
+                stream: false,
+                config: &cfg,
+            });
+            assert_eq!(built.err(), Some(NotServed(p)), "{p:?}");
         }
+        let claude = Provider::Claude.config_credentials(&cfg);
+        assert_eq!(claude.len(), 1);
+        assert_eq!(claude[0].id, "claude-api-key[0]");
         assert!(Provider::Claude.serves_auth_files());
         assert!(Provider::Claude.supports(Operation::CountTokens));
         assert!(!Provider::OpenAiCompat.supports(Operation::CountTokens));

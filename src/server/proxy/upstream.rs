@@ -515,32 +515,111 @@ mod tests {
         assert!(Joined::all(Vec::new()).is_empty());
     }
 
-    #[test]
-    fn reframe_unwraps_then_translates_and_flushes_at_the_end() {
-        let mut r = Reframe {
-            unwrap: Some(SseUnwrap::new("response")),
-            translate: None,
-        };
-        assert!(
-            r.push(Bytes::from_static(b"data: {\"response\":{\"a\":"))
-                .is_empty()
-        );
-        assert_eq!(
-            &r.push(Bytes::from_static(b"1}}\n\n"))[..],
-            b"data: {\"a\":1}\n\n"
-        );
-        assert_eq!(
-            &r.push(Bytes::from_static(b"data: {\"response\":2}"))[..],
-            b""
-        );
-        assert_eq!(&r.finish()[..], b"data: 2");
+    const ANTHROPIC_EVENTS: &[&str] = &[
+        r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[],"usage":{"input_tokens":3,"output_tokens":0}}}"#,
+        r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}"#,
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}}"#,
+        r#"{"type":"content_block_stop","index":0}"#,
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}"#,
+        r#"{"type":"message_stop"}"#,
+    ];
 
+    fn sse(wrap: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for data in ANTHROPIC_EVENTS {
+            let v: serde_json::Value = serde_json::from_str(data).unwrap();
+            let data = if wrap {
+                format!(r#"{{"response":{data},"traceId":"t"}}"#)
+            } else {
+                data.to_string()
+            };
+            out.extend_from_slice(
+                format!("event: {}\ndata: {data}\n\n", v["type"].as_str().unwrap()).as_bytes(),
+            );
+        }
+        out
+    }
+
+    /// The client's `data:` payloads, without the clock-dependent `created`.
+    fn payloads(bytes: &[u8]) -> Vec<serde_json::Value> {
+        std::str::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|d| {
+                let mut v: serde_json::Value = serde_json::from_str(d).unwrap_or_else(|_| d.into());
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("created");
+                }
+                v
+            })
+            .collect()
+    }
+
+    fn run(mut r: Reframe, input: &[u8], chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in input.chunks(chunk) {
+            out.extend_from_slice(&r.push(Bytes::copy_from_slice(c)));
+        }
+        out.extend_from_slice(&r.finish());
+        out
+    }
+
+    fn translator() -> Option<StreamTranslator> {
+        Some(StreamTranslator::new(
+            Dialect::Anthropic,
+            Dialect::OpenAiChat,
+            "client-model",
+        ))
+    }
+
+    #[test]
+    fn a_wrapped_stream_translates_like_the_bare_one() {
+        let bare = run(
+            Reframe {
+                unwrap: None,
+                translate: translator(),
+            },
+            &sse(false),
+            usize::MAX,
+        );
+        let want = payloads(&bare);
+        assert!(
+            want.iter()
+                .any(|v| v["choices"][0]["delta"]["content"] == "Hel"),
+            "{want:?}"
+        );
+        for chunk in [1, 7, 64, usize::MAX] {
+            let wrapped = run(
+                Reframe {
+                    unwrap: Some(SseUnwrap::new("response")),
+                    translate: translator(),
+                },
+                &sse(true),
+                chunk,
+            );
+            assert_eq!(payloads(&wrapped), want, "chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_wrapped_stream_without_translation_is_only_unwrapped() {
+        let unwrapped = run(
+            Reframe {
+                unwrap: Some(SseUnwrap::new("response")),
+                translate: None,
+            },
+            &sse(true),
+            5,
+        );
+        assert_eq!(unwrapped, sse(false));
         let mut plain = Reframe {
             unwrap: None,
             translate: None,
         };
         let c = Bytes::from_static(b"event: x\n");
-        assert_eq!(plain.push(c.clone()).as_ptr(), c.as_ptr());
+        assert_eq!(plain.push(c.clone()).as_ptr(), c.as_ptr(), "no copy");
         assert!(plain.finish().is_empty());
     }
 
