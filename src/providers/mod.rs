@@ -377,11 +377,13 @@ mod tests {
             api_key: Secret::new("sk-test-0123456789"),
             ..Default::default()
         };
-        let mut cfg = Config::default();
-        cfg.claude_api_key = vec![key.clone()];
-        cfg.codex_api_key = vec![key.clone()];
-        cfg.gemini_api_key = vec![key.clone()];
-        cfg.vertex_api_key = vec![key.clone()];
+        let cfg = Config {
+            claude_api_key: vec![key.clone()],
+            codex_api_key: vec![key.clone()],
+            gemini_api_key: vec![key.clone()],
+            vertex_api_key: vec![key.clone()],
+            ..Default::default()
+        };
         let headers = HeaderMap::new();
         for p in [Provider::Codex, Provider::Gemini, Provider::Antigravity] {
             assert!(!p.serves_auth_files(), "{p:?}");

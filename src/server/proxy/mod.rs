@@ -1,8 +1,10 @@
 //! The request loop: pick a route, send, and let [`policy`] say what comes next (answer,
 //! refresh and replay once, cool down and try the next, wait out a short cooldown, give
-//! up with which error). Sending and streaming live in [`upstream`].
+//! up with which error). Sending and the first-byte commit live in [`upstream`], the
+//! streamed body in [`stream`].
 
 mod policy;
+mod stream;
 mod upstream;
 
 use std::collections::HashSet;
