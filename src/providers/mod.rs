@@ -8,18 +8,21 @@
 //!
 //! # Adding a provider
 //!
-//! 1. Copy the smallest existing file (`gemini.rs`) to `src/providers/<name>.rs` and
-//!    fill in its items; every file defines the same set: `NAME`, `AUTH_TYPES`,
-//!    `LOGIN_COMMAND`, `SERVES_AUTH_FILES`, `CATALOG`, `DIALECT`, `REFRESH_LEAD`,
-//!    `ENVELOPE`, and `config_credentials`, `serves_model`, `supports`,
-//!    `refresh_request`, `apply_token`, `upstream_streams`, `build`.
-//! 2. Add `pub mod <name>;`, a variant to [`Provider`] and to [`Provider::ALL`], and one
-//!    arm per method of `impl Provider` below (the compiler lists the ones missing).
+//! 1. Copy an existing file (`antigravity.rs` is the shortest) to
+//!    `src/providers/<name>.rs` and fill in its items; every provider file defines the
+//!    same set: `NAME`, `AUTH_TYPES`, `LOGIN_COMMAND`, `SERVES_AUTH_FILES`, `CATALOG`,
+//!    `DIALECT`, `REFRESH_LEAD`, `ENVELOPE`, and `config_credentials`, `serves_model`,
+//!    `supports`, `refresh_request`, `apply_token`, `upstream_streams`, `build`.
+//! 2. In this file: `pub mod <name>;`, a variant of [`Provider`] (marked
+//!    `#[value(skip)]` when it has no OAuth login), the variant in [`Provider::ALL`],
+//!    and one arm per method of `impl Provider` (the compiler lists the missing ones).
 //!
 //! Nothing else changes: credentials, `/v1/models`, routing, cooldowns, refresh and
-//! metrics pick the new provider up through these methods. An upstream that is not
-//! served yet says so through the same arms (`SERVES_AUTH_FILES = false`, no catalog,
-//! `supports` false, `build` answering [`NotServed`]).
+//! metrics pick the new provider up through these methods. (A provider with a new
+//! OAuth login also needs its interactive flow, `auth/login/<name>.rs`, and an arm in
+//! `auth::login::run`.) An upstream that is not served yet says so through the same
+//! arms: `SERVES_AUTH_FILES = false`, no catalog, `supports` false, `build` answering
+//! [`NotServed`]. Serving it later means editing only its file.
 
 pub mod antigravity;
 pub mod claude;
@@ -242,7 +245,8 @@ impl Provider {
     }
 
     /// Whether the upstream is asked to stream, given whether the client asked to and
-    /// the upstream model (some upstreams only answer streamed).
+    /// the upstream model (some upstreams only answer streamed). Never false when the
+    /// client asked for a stream.
     pub fn upstream_streams(self, model: &str, client_stream: bool) -> bool {
         match self {
             Provider::Claude => claude::upstream_streams(model, client_stream),
@@ -352,6 +356,22 @@ mod tests {
             Provider::OpenAiCompat.to_possible_value().is_none(),
             "no login for API-key providers"
         );
+    }
+
+    #[test]
+    fn a_client_stream_is_always_streamed_upstream() {
+        for p in Provider::ALL {
+            for m in ["claude-sonnet-4-5", "gemini-3-pro-high", "gpt-5", "x"] {
+                assert!(p.upstream_streams(m, true), "{p:?} {m}");
+            }
+        }
+        assert!(!Provider::Claude.upstream_streams("claude-sonnet-4-5", false));
+        assert!(
+            Provider::Codex.upstream_streams("gpt-5", false),
+            "Codex answers only SSE"
+        );
+        assert!(Provider::Antigravity.upstream_streams("claude-sonnet-4-5", false));
+        assert!(!Provider::Antigravity.upstream_streams("gemini-2.5-flash", false));
     }
 
     #[test]

@@ -179,6 +179,14 @@ pub async fn send(
         Err(e) => return Attempt::Untranslatable(e),
     };
     let upstream_streams = provider.upstream_streams(model, call.stream);
+    if upstream_streams && !call.stream {
+        // Needs a stream → whole-answer assembler per dialect (translate's job), first
+        // wanted by Codex; until then such a route is skipped before anything is sent.
+        return Attempt::Skipped(format!(
+            "{} answers `{model}` only streamed; assembling a non-stream answer is not supported yet",
+            provider.name()
+        ));
+    }
     let out = match provider.build(BuildInput {
         cred: &route.cred,
         token,
@@ -231,11 +239,6 @@ pub async fn send(
     };
     if call.stream {
         streamed(call, cfg, shape, resp).await
-    } else if upstream_streams {
-        Attempt::Skipped(format!(
-            "{} answers `{model}` only streamed; assembling a non-stream answer from it is not supported yet",
-            provider.name()
-        ))
     } else {
         whole(call, cfg, shape, resp).await
     }
