@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::error::{ApiError, Kind};
+use super::error::{ApiError, Cooldown, Kind, respond};
 use super::state::{AppState, Snapshot};
 use crate::auth::cooldown::{self, Outcome};
 use crate::auth::credential::{AccountState, CredentialSecret};
@@ -129,15 +129,10 @@ fn coalesce(parts: Vec<Result<Bytes, std::io::Error>>) -> Result<Bytes, std::io:
 
 /// An error event in the route's dialect, for failures after the first byte.
 fn in_stream_error(dialect: Dialect, message: &str) -> Bytes {
-    let msg = serde_json::Value::String(message.to_string());
-    Bytes::from(match dialect {
-        Dialect::Anthropic => format!(
-            "event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":{msg}}}}}\n\n"
-        ),
-        _ => format!(
-            "data: {{\"error\":{{\"message\":{msg},\"type\":\"server_error\",\"code\":\"stream_error\"}}}}\n\n"
-        ),
-    })
+    translate::stream_error(
+        dialect,
+        &ApiError::new(Kind::Api, message).with_code("stream_error"),
+    )
 }
 
 enum Attempt {
@@ -312,13 +307,7 @@ async fn translated_success(call: &Call, upstream: Dialect, resp: reqwest::Respo
             Err(e) => Attempt::Transport(format!("upstream answer could not be translated: {e}")),
         };
     }
-    let include_usage = serde_json::from_slice::<serde_json::Value>(&call.body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/stream_options/include_usage")
-                .and_then(serde_json::Value::as_bool)
-        })
-        .unwrap_or(false);
+    let include_usage = translate::wants_usage_chunk(&call.body);
     let mut tr = StreamTranslator::new(upstream, call.dialect, &call.model)
         .with_include_usage(include_usage);
     let mut stream = resp.bytes_stream();
@@ -390,7 +379,7 @@ pub async fn execute(state: &AppState, call: Call) -> Response {
     let snap = state.current();
     match execute_in(state, &snap, &call).await {
         Ok(r) => r,
-        Err(e) => axum::response::IntoResponse::into_response(e),
+        Err(e) => respond(call.dialect, &e),
     }
 }
 
@@ -415,12 +404,7 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
                     .join(", ")
             )
         };
-        return Err(ApiError::new(
-            call.dialect,
-            StatusCode::NOT_FOUND,
-            Kind::NotFound,
-            msg,
-        ));
+        return Err(ApiError::new(Kind::NotFound, msg));
     }
     let max_creds = cfg.max_retry_credentials as usize;
     let mut attempt = 0u32;
@@ -492,12 +476,7 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
                     return Ok(resp);
                 }
                 Attempt::Invalid(msg) => {
-                    return Err(ApiError::new(
-                        call.dialect,
-                        StatusCode::BAD_REQUEST,
-                        Kind::InvalidRequest,
-                        msg,
-                    ));
+                    return Err(ApiError::new(Kind::InvalidRequest, msg));
                 }
                 Attempt::Upstream {
                     invalid: true,
@@ -621,36 +600,29 @@ fn final_error(
     match soonest {
         Some(wait) => {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut e = ApiError::new(
-                call.dialect,
-                StatusCode::TOO_MANY_REQUESTS,
-                Kind::RateLimit,
-                format!(
-                    "All credentials for model {} are cooling down — {detail}",
-                    call.model
-                ),
-            );
-            e.code = Some("model_cooldown");
-            e.retry_after = Some(secs.max(1));
-            let mut extra = serde_json::Map::new();
-            extra.insert("model".into(), call.model.clone().into());
-            extra.insert("reset_seconds".into(), secs.max(1).into());
-            e.extra = Some(extra);
-            e
+            ApiError {
+                cooldown: Some(Cooldown {
+                    model: call.model.clone(),
+                    reset_seconds: secs.max(1),
+                }),
+                ..ApiError::new(
+                    Kind::RateLimit,
+                    format!(
+                        "All credentials for model {} are cooling down — {detail}",
+                        call.model
+                    ),
+                )
+                .with_code("model_cooldown")
+            }
         }
-        None => {
-            let mut e = ApiError::new(
-                call.dialect,
-                StatusCode::SERVICE_UNAVAILABLE,
-                Kind::Overloaded,
-                format!(
-                    "No credential for model {} is available — {detail}",
-                    call.model
-                ),
-            );
-            e.code = Some("auth_unavailable");
-            e
-        }
+        None => ApiError::new(
+            Kind::Unavailable,
+            format!(
+                "No credential for model {} is available — {detail}",
+                call.model
+            ),
+        )
+        .with_code("auth_unavailable"),
     }
 }
 
