@@ -17,6 +17,9 @@ use super::wire::{
 };
 use super::{TranslateError, new_id, sse};
 
+/// The model is the body's `model` member.
+pub const MODEL_IN_PATH: bool = false;
+
 /// Anthropic requires `max_tokens`; used when the client sent none.
 pub const DEFAULT_MAX_TOKENS: u64 = 8192;
 

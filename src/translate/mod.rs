@@ -10,11 +10,14 @@
 //! # The per-dialect interface
 //!
 //! Every dialect file `translate/<dialect>.rs` exposes the same items, and this file
-//! dispatches to them with one `match dialect` per operation (the `dispatch` section
-//! below), so adding a dialect is one file plus one arm in each of those functions
-//! and in [`Dialect::model_in_path`]:
+//! dispatches to them with one `match dialect` per operation, so adding a dialect is
+//! one file plus one arm in each of: [`Dialect::model_in_path`], `Dialect::converts`,
+//! the `dispatch` section (`parse_request`, `emit_request`, `parse_response`,
+//! `emit_response`, [`error_body`], [`stream_error`]) and the `Decoder`/`Encoder`
+//! enums (`new`, `decode`/`encode`, `finish`):
 //!
 //! ```text
+//! pub const MODEL_IN_PATH: bool;  // model in the URL path (Gemini) or the body's `model`
 //! pub fn parse_request(body: &[u8]) -> Result<ir::Request, TranslateError>;
 //! pub fn emit_request(r: &ir::Request) -> Result<Bytes, TranslateError>;
 //! pub fn parse_response(body: &[u8]) -> Result<ir::Response, TranslateError>;
@@ -38,13 +41,17 @@
 //!
 //! Rules the files follow: read with typed serde structs (`wire` has the lenient
 //! building blocks; unknown members are ignored, values of an unexpected shape are
-//! skipped rather than fatal), write from borrowed IR data with `Serialize` structs,
-//! set `model` in `emit_request` from `Request::model` even when the dialect carries
-//! the model in the URL (the provider builds the URL), and echo `client_model` in
-//! responses. A parse error is [`TranslateError::Json`] for malformed JSON and
+//! skipped rather than fatal), write from borrowed IR data with `Serialize` structs.
+//! `emit_request` writes `Request::model` into the body unless `MODEL_IN_PATH` (then
+//! the provider puts it in the URL, and `parse_request` leaves it empty for the route
+//! to fill from the path); responses echo `client_model`. Errors map [`ir::ErrorKind`]
+//! to the dialect's names; the HTTP status is the kind's ([`ir::ErrorKind::status`])
+//! unless [`ir::ApiError::status`] carries an upstream's. A parse error is
+//! [`TranslateError::Json`] for malformed JSON and
 //! [`TranslateError::Invalid`] for a wrong shape (serde's message names the field).
 //! Upstream error bodies are read by one shared reader ([`parse_error`]) because
-//! upstreams answer errors in any shape.
+//! upstreams answer errors in any shape. (Gemini's error body lives in `error.rs`
+//! until Gemini has its dialect file.)
 
 pub mod anthropic;
 mod error;
@@ -75,7 +82,8 @@ impl Dialect {
     /// `models/{model}:generateContent`) rather than the body's `model`.
     pub fn model_in_path(self) -> bool {
         match self {
-            Dialect::Anthropic | Dialect::OpenAiChat => false,
+            Dialect::Anthropic => anthropic::MODEL_IN_PATH,
+            Dialect::OpenAiChat => openai_chat::MODEL_IN_PATH,
             Dialect::Gemini => true,
         }
     }
@@ -179,8 +187,12 @@ pub fn rewrite_model(body: &[u8], model: &str) -> Result<Bytes, ProbeError> {
     let (start, end, insert) = match span.model {
         Some(raw) => {
             // `raw` borrows from `body`, so its address gives its place in it.
-            let start = (raw.get().as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
-            (start, start + raw.get().len(), false)
+            let raw = raw.get().as_bytes();
+            let start = (raw.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+            if body.get(start..start.wrapping_add(raw.len())) != Some(raw) {
+                return Err(ProbeError::Json("cannot locate `model` in the body".into()));
+            }
+            (start, start + raw.len(), false)
         }
         None => {
             let open = body.iter().position(|b| *b == b'{').unwrap_or(0) + 1;

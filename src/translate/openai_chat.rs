@@ -15,6 +15,9 @@ use super::ir::{
 use super::wire::{Lax, LaxStr, LaxU64, StrOr, empty_schema, is_false, shape, to_bytes};
 use super::{TranslateError, new_id, sse};
 
+/// The model is the body's `model` member.
+pub const MODEL_IN_PATH: bool = false;
+
 // ---------------------------------------------------------------- wire: input
 
 #[derive(Deserialize)]
@@ -219,13 +222,10 @@ struct InResponse {
     usage: Lax<InUsage>,
 }
 
-/// A `chat.completion.chunk`, or an error object some upstreams send mid-stream.
+/// A `chat.completion.chunk`, or an error object some upstreams send mid-stream. The
+/// `id` and `model` every chunk repeats are read once, from the first ([`InChunkHead`]).
 #[derive(Deserialize)]
 struct InChunk {
-    #[serde(default)]
-    id: LaxStr,
-    #[serde(default)]
-    model: LaxStr,
     #[serde(default)]
     choices: Lax<Vec<InChoice>>,
     #[serde(default)]
@@ -236,6 +236,14 @@ struct InChunk {
 
 shape!(Map: InMessage, InPart, InImageUrl, InTool, InFunction, InToolChoice, InNamed);
 shape!(Map: InStreamOptions, InReasoning, InToolCall, InCallFunction, InUsage, InUsageDetails);
+#[derive(Deserialize)]
+struct InChunkHead {
+    #[serde(default)]
+    id: LaxStr,
+    #[serde(default)]
+    model: LaxStr,
+}
+
 shape!(Map: InChoice);
 shape!(Str: InRole, PartType, InFinish);
 
@@ -952,9 +960,11 @@ impl StreamDecoder {
         }
         if !self.started {
             self.started = true;
+            let head = serde_json::from_str::<InChunkHead>(data).ok();
+            let (id, model) = head.map_or((None, None), |h| (h.id.0, h.model.0));
             out.push(Event::Start {
-                id: c.id.0.unwrap_or_default(),
-                model: c.model.0.unwrap_or_default(),
+                id: id.unwrap_or_default(),
+                model: model.unwrap_or_default(),
             });
         }
         let mut finish = None;
