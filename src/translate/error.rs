@@ -9,13 +9,11 @@ use super::wire::{LaxStr, StrOr, shape};
 
 /// `{"error": …}` in any dialect, plus the top-level `message`/`detail` some
 /// frameworks answer with.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct AnyBody {
-    #[serde(default)]
     error: ErrorMember,
-    #[serde(default)]
     message: LaxStr,
-    #[serde(default)]
     detail: LaxStr,
 }
 
