@@ -9,7 +9,8 @@
 //!
 //! # The per-dialect interface
 //!
-//! Every dialect file `translate/<dialect>.rs` exposes the same items, and this file
+//! Every dialect file `translate/<dialect>.rs` exposes the same items (its stream half
+//! may sit in the child module `<dialect>/stream.rs`, re-exported), and this file
 //! dispatches to them with one `match dialect` per operation, so adding a dialect is
 //! one file plus one arm in each of: [`Dialect::model_in_path`], `Dialect::converts`,
 //! the `dispatch` section (`parse_request`, `emit_request`, `parse_response`,
