@@ -1,164 +1,163 @@
-//! The one place errors become HTTP responses, in the route's dialect.
+//! The one place errors become HTTP responses. There is one error type
+//! ([`ApiError`], from the translation layer); its kind gives the status (one table,
+//! [`Kind::status`]) and the route's dialect gives the body (that dialect file's
+//! `emit_error`). The framework's own rejections (unknown route, wrong method) come
+//! through here too, so every error a client sees has its dialect's shape.
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use serde_json::json;
 
-use crate::translate::Dialect;
+pub use crate::translate::ir::{ApiError, Cooldown, ErrorKind as Kind};
+use crate::translate::{self, Dialect};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    InvalidRequest,
-    Authentication,
-    Permission,
-    NotFound,
-    RateLimit,
-    Overloaded,
-    Api,
-}
-
-impl Kind {
-    fn anthropic(self) -> &'static str {
-        match self {
-            Kind::InvalidRequest => "invalid_request_error",
-            Kind::Authentication => "authentication_error",
-            Kind::Permission => "permission_error",
-            Kind::NotFound => "not_found_error",
-            Kind::RateLimit => "rate_limit_error",
-            Kind::Overloaded => "overloaded_error",
-            Kind::Api => "api_error",
-        }
-    }
-
-    fn openai(self) -> (&'static str, &'static str) {
-        match self {
-            Kind::InvalidRequest => ("invalid_request_error", "invalid_request"),
-            Kind::Authentication => ("authentication_error", "invalid_api_key"),
-            Kind::Permission => ("permission_error", "forbidden"),
-            Kind::NotFound => ("invalid_request_error", "model_not_found"),
-            Kind::RateLimit => ("rate_limit_error", "rate_limit_exceeded"),
-            Kind::Overloaded => ("server_error", "overloaded"),
-            Kind::Api => ("server_error", "internal_server_error"),
-        }
+/// The dialect a path speaks, for error bodies. OpenAI's shape is the default: it is
+/// what most clients (and CLIProxyAPI) expect from an unknown path.
+pub fn route_dialect(path: &str) -> Dialect {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/v1/messages") {
+        Dialect::Anthropic
+    } else if under("/v1beta") {
+        Dialect::Gemini
+    } else {
+        Dialect::OpenAiChat
     }
 }
 
-/// An error produced by the gateway itself (upstream errors pass through as received).
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub dialect: Dialect,
-    pub status: StatusCode,
-    pub kind: Kind,
-    pub message: String,
-    /// Overrides the OpenAI `code` field (e.g. `model_cooldown`).
-    pub code: Option<&'static str>,
-    pub retry_after: Option<u64>,
-    /// Extra top-level fields inside `error` (model, reset_seconds, ...).
-    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+/// `err` as the answer of a route speaking `dialect`. Client errors are logged at
+/// debug level (they are the client's problem), server errors as errors.
+pub fn respond(dialect: Dialect, err: &ApiError) -> Response {
+    let status =
+        StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(status = %status, message = %err.message, "request failed");
+    } else {
+        tracing::debug!(status = %status, message = %err.message, "request rejected");
+    }
+    let mut resp = Response::new(Body::from(translate::error_body(dialect, err)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(c) = &err.cooldown {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(c.reset_seconds));
+    }
+    resp
 }
 
-impl ApiError {
-    pub fn new(
-        dialect: Dialect,
-        status: StatusCode,
-        kind: Kind,
-        message: impl Into<String>,
-    ) -> Self {
-        ApiError {
-            dialect,
-            status,
-            kind,
-            message: message.into(),
-            code: None,
-            retry_after: None,
-            extra: None,
-        }
-    }
+/// An error together with the dialect of the route it answers.
+#[derive(Debug)]
+pub struct Rejection(pub Dialect, pub ApiError);
 
-    pub fn body(&self) -> serde_json::Value {
-        match self.dialect {
-            Dialect::Anthropic => {
-                let mut e = json!({"type": self.kind.anthropic(), "message": self.message});
-                if let (Some(code), Some(o)) = (self.code, e.as_object_mut()) {
-                    o.insert("code".into(), code.into());
-                }
-                if let (Some(x), Some(o)) = (&self.extra, e.as_object_mut()) {
-                    o.extend(x.clone());
-                }
-                json!({"type": "error", "error": e})
-            }
-            Dialect::OpenAiChat => {
-                let (t, c) = self.kind.openai();
-                let mut e =
-                    json!({"message": self.message, "type": t, "code": self.code.unwrap_or(c)});
-                if let (Some(x), Some(o)) = (&self.extra, e.as_object_mut()) {
-                    o.extend(x.clone());
-                }
-                json!({"error": e})
-            }
-            Dialect::Gemini => {
-                let status = match self.kind {
-                    Kind::InvalidRequest => "INVALID_ARGUMENT",
-                    Kind::Authentication => "UNAUTHENTICATED",
-                    Kind::Permission => "PERMISSION_DENIED",
-                    Kind::NotFound => "NOT_FOUND",
-                    Kind::RateLimit => "RESOURCE_EXHAUSTED",
-                    Kind::Overloaded => "UNAVAILABLE",
-                    Kind::Api => "INTERNAL",
-                };
-                json!({"error": {"code": self.status.as_u16(), "message": self.message, "status": status}})
-            }
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
+impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = %self.status, message = %self.message, "request failed");
-        } else {
-            tracing::debug!(status = %self.status, message = %self.message, "request rejected");
-        }
-        let body = self.body().to_string();
-        let mut resp = Response::new(Body::from(body));
-        *resp.status_mut() = self.status;
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(s) = self.retry_after
-            && let Ok(v) = HeaderValue::from_str(&s.to_string())
-        {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        resp
+        respond(self.0, &self.1)
     }
+}
+
+/// Fallback for paths no route serves.
+pub async fn unknown_route(req: Request) -> Response {
+    let path = req.uri().path();
+    let msg = format!("no such endpoint: {} {path}", req.method());
+    respond(
+        route_dialect(path),
+        &ApiError::new(Kind::NotFound, msg).with_code("unknown_endpoint"),
+    )
+}
+
+/// Fallback for a known path asked with a method it does not serve (axum adds `Allow`).
+pub async fn wrong_method(req: Request) -> Response {
+    let path = req.uri().path();
+    let msg = format!("{} is not allowed on {path}", req.method());
+    respond(
+        route_dialect(path),
+        &ApiError::new(Kind::MethodNotAllowed, msg),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    async fn body(r: Response) -> (StatusCode, Value) {
+        let status = r.status();
+        let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&b).unwrap())
+    }
 
     #[test]
-    fn shapes_follow_the_dialect() {
-        let a = ApiError::new(
-            Dialect::Anthropic,
-            StatusCode::UNAUTHORIZED,
-            Kind::Authentication,
-            "Invalid API key",
+    fn paths_map_to_their_dialect() {
+        for (path, d) in [
+            ("/v1/messages", Dialect::Anthropic),
+            ("/v1/messages/count_tokens", Dialect::Anthropic),
+            ("/v1/messagesx", Dialect::OpenAiChat),
+            ("/v1/chat/completions", Dialect::OpenAiChat),
+            ("/v1/models", Dialect::OpenAiChat),
+            ("/v1/responses", Dialect::OpenAiChat),
+            ("/v1/completions", Dialect::OpenAiChat),
+            (
+                "/v1beta/models/gemini-2.5-pro:generateContent",
+                Dialect::Gemini,
+            ),
+            ("/v1beta", Dialect::Gemini),
+            ("/nope", Dialect::OpenAiChat),
+            ("/", Dialect::OpenAiChat),
+        ] {
+            assert_eq!(route_dialect(path), d, "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn status_comes_from_the_kind_and_shape_from_the_dialect() {
+        let e = ApiError::new(Kind::Authentication, "Invalid API key");
+        assert_eq!(
+            body(respond(Dialect::Anthropic, &e)).await,
+            (
+                StatusCode::UNAUTHORIZED,
+                json!({"type":"error","error":{"type":"authentication_error","message":"Invalid API key"}})
+            )
         );
         assert_eq!(
-            a.body(),
-            json!({"type":"error","error":{"type":"authentication_error","message":"Invalid API key"}})
+            body(respond(Dialect::OpenAiChat, &e)).await,
+            (
+                StatusCode::UNAUTHORIZED,
+                json!({"error":{"message":"Invalid API key","type":"authentication_error","code":"invalid_api_key"}})
+            )
         );
-        let o = ApiError {
-            dialect: Dialect::OpenAiChat,
-            ..a
+        assert_eq!(
+            body(respond(Dialect::Gemini, &e)).await,
+            (
+                StatusCode::UNAUTHORIZED,
+                json!({"error":{"code":401,"message":"Invalid API key","status":"UNAUTHENTICATED"}})
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn cooldowns_carry_retry_after_and_their_facts() {
+        let e = ApiError {
+            cooldown: Some(Cooldown {
+                model: "m".into(),
+                reset_seconds: 42,
+            }),
+            ..ApiError::new(Kind::RateLimit, "cooling").with_code("model_cooldown")
         };
+        let r = respond(Dialect::OpenAiChat, &e);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "42");
         assert_eq!(
-            o.body(),
-            json!({"error":{"message":"Invalid API key","type":"authentication_error","code":"invalid_api_key"}})
+            body(r).await,
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"error":{"message":"cooling","type":"rate_limit_error","code":"model_cooldown",
+                    "model":"m","reset_seconds":42}})
+            )
         );
     }
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
-use super::error::{ApiError, Kind};
+use super::error::{ApiError, Kind, Rejection};
 use super::proxy::{self, Call, json_response};
 use super::state::AppState;
 use crate::providers::Operation;
@@ -38,13 +38,8 @@ async fn dispatch(
     let probe = match translate::probe(&body) {
         Ok(p) => p,
         Err(e) => {
-            return ApiError::new(
-                dialect,
-                StatusCode::BAD_REQUEST,
-                Kind::InvalidRequest,
-                e.to_string(),
-            )
-            .into_response();
+            return Rejection(dialect, ApiError::new(Kind::InvalidRequest, e.to_string()))
+                .into_response();
         }
     };
     let call = Call {

@@ -1,158 +1,511 @@
-//! Anthropic Messages API <-> internal representation.
+//! Anthropic Messages API <-> internal representation. The model is in the body.
+//!
+//! Wire structs are read leniently (unknown members and block types are skipped) and
+//! written from borrowed IR data, so a conversion allocates little beyond its output.
 
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::error::{ErrorMember, read_member};
 use super::ir::{
-    ApiError, ErrorKind, Event, Image, Message, Part, Reasoning, Request, Response, Role,
+    ApiError, Effort, ErrorKind, Event, Image, Message, Part, Reasoning, Request, Response, Role,
     StopReason, Tool, ToolChoice, Usage,
 };
-use super::{TranslateError, get_str, get_u64, new_id, sse};
+use super::wire::{
+    Lax, LaxStr, LaxU64, ObjectOrEmpty, StrOr, empty_schema, is_false, shape, to_bytes,
+};
+use super::{TranslateError, new_id, sse};
+
+/// The model is the body's `model` member.
+pub const MODEL_IN_PATH: bool = false;
 
 /// Anthropic requires `max_tokens`; used when the client sent none.
 pub const DEFAULT_MAX_TOKENS: u64 = 8192;
 
+// ---------------------------------------------------------------- wire: input
+
+// Members are read leniently (`Lax`, `StrOr`): a value of an unexpected shape is
+// skipped, as are unknown members and block types, so history from newer clients
+// still translates.
+
+#[derive(Deserialize)]
+struct InRequest {
+    #[serde(default)]
+    model: LaxStr,
+    #[serde(default)]
+    system: StrOr<Vec<InTextBlock>>,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    tools: Lax<Vec<InTool>>,
+    #[serde(default)]
+    tool_choice: Lax<InToolChoice>,
+    #[serde(default)]
+    max_tokens: LaxU64,
+    #[serde(default)]
+    temperature: Lax<f64>,
+    #[serde(default)]
+    top_p: Lax<f64>,
+    #[serde(default)]
+    stop_sequences: Lax<Vec<String>>,
+    #[serde(default)]
+    stream: Lax<bool>,
+    #[serde(default)]
+    thinking: Lax<InThinking>,
+    #[serde(default)]
+    metadata: Lax<InMetadata>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InTextBlock {
+    text: LaxStr,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum InRole {
+    User,
+    Assistant,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InMessage {
+    role: Lax<InRole>,
+    content: StrOr<Vec<InBlock>>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum BlockType {
+    Text,
+    Image,
+    ToolUse,
+    ToolResult,
+    Thinking,
+    #[serde(other)]
+    Other,
+}
+
+/// Every block kind in one flat struct: read in one pass whatever the `type`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InBlock {
+    #[serde(rename = "type")]
+    kind: Lax<BlockType>,
+    text: LaxStr,
+    source: Lax<InSource>,
+    id: LaxStr,
+    name: LaxStr,
+    input: Option<Value>,
+    tool_use_id: LaxStr,
+    content: StrOr<Vec<InBlock>>,
+    is_error: Lax<bool>,
+    thinking: LaxStr,
+    signature: LaxStr,
+}
+
+impl InBlock {
+    fn kind(&self) -> BlockType {
+        self.kind.0.unwrap_or(BlockType::Other)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SourceType {
+    Base64,
+    Url,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InSource {
+    #[serde(rename = "type")]
+    kind: Lax<SourceType>,
+    media_type: LaxStr,
+    data: LaxStr,
+    url: LaxStr,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InTool {
+    /// Server tools (web_search_…, bash_…) carry a versioned `type` and no schema.
+    #[serde(rename = "type")]
+    kind: LaxStr,
+    name: LaxStr,
+    description: LaxStr,
+    input_schema: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ChoiceType {
+    Auto,
+    None,
+    Any,
+    Tool,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InToolChoice {
+    #[serde(rename = "type")]
+    kind: Lax<ChoiceType>,
+    name: LaxStr,
+    disable_parallel_tool_use: Lax<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ThinkingType {
+    Enabled,
+    Adaptive,
+    Disabled,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InThinking {
+    #[serde(rename = "type")]
+    kind: Lax<ThinkingType>,
+    budget_tokens: LaxU64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InMetadata {
+    user_id: LaxStr,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum InStop {
+    EndTurn,
+    PauseTurn,
+    StopSequence,
+    MaxTokens,
+    ModelContextWindowExceeded,
+    ToolUse,
+    Refusal,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InUsage {
+    input_tokens: LaxU64,
+    output_tokens: LaxU64,
+    cache_read_input_tokens: LaxU64,
+    cache_creation_input_tokens: LaxU64,
+}
+
+#[derive(Deserialize)]
+struct InResponse {
+    #[serde(default)]
+    id: LaxStr,
+    #[serde(default)]
+    model: LaxStr,
+    content: Vec<InBlock>,
+    #[serde(default)]
+    stop_reason: Lax<InStop>,
+    #[serde(default)]
+    usage: Lax<InUsage>,
+}
+
+shape!(Map: InTextBlock, InBlock, InSource, InTool, InToolChoice, InThinking, InMetadata, InUsage);
+shape!(Str: InRole, BlockType, SourceType, ChoiceType, ThinkingType, InStop);
+
+// ---------------------------------------------------------------- wire: output
+
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    model: &'a str,
+    max_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<OutSystem<'a>>,
+    messages: Vec<OutMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<OutTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<OutToolChoice<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "is_false")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<OutThinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<OutMetadata<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutSystem<'a> {
+    Text(&'a str),
+    Blocks(Vec<OutBlock<'a>>),
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    role: &'static str,
+    content: Vec<OutBlock<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutBlock<'a> {
+    Text {
+        text: &'a str,
+    },
+    Image {
+        source: OutSource<'a>,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: ObjectOrEmpty<'a>,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        content: Option<OutToolContent<'a>>,
+        #[serde(skip_serializing_if = "is_false")]
+        is_error: bool,
+    },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutSource<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutToolContent<'a> {
+    Text(&'a str),
+    Blocks(Vec<OutBlock<'a>>),
+}
+
+#[derive(Serialize)]
+struct OutTool<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: ObjectOrEmptySchema<'a>,
+}
+
+/// A tool's schema: the client's object, or an empty object schema.
+struct ObjectOrEmptySchema<'a>(&'a Value);
+
+impl Serialize for ObjectOrEmptySchema<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_object() {
+            self.0.serialize(s)
+        } else {
+            empty_schema().serialize(s)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OutToolChoice<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_false")]
+    disable_parallel_tool_use: bool,
+}
+
+#[derive(Serialize)]
+struct OutThinking {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    budget_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct OutMetadata<'a> {
+    user_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct OutUsage {
+    input_tokens: u64,
+    output_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_read_input_tokens: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct OutResponse<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<OutBlock<'a>>,
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'static str>,
+    usage: OutUsage,
+}
+
+#[derive(Serialize)]
+struct OutError<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    error: OutErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct OutErrorBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reset_seconds: Option<u64>,
+}
+
 // ---------------------------------------------------------------- requests
 
-pub fn parse_request(v: &Value) -> Result<Request, TranslateError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| TranslateError::Invalid("request body must be a JSON object".into()))?;
+pub fn parse_request(body: &[u8]) -> Result<Request, TranslateError> {
+    let w: InRequest = serde_json::from_slice(body)?;
     let mut r = Request {
-        model: get_str(v, "model").unwrap_or_default().to_string(),
+        model: w.model.0.unwrap_or_default(),
         ..Request::default()
     };
-    match obj.get("system") {
-        Some(Value::String(s)) if !s.is_empty() => r.system.push(s.clone()),
-        Some(Value::Array(blocks)) => {
-            for b in blocks {
-                if let Some(t) = get_str(b, "text").filter(|t| !t.is_empty()) {
-                    r.system.push(t.to_string());
-                }
-            }
-        }
+    match w.system {
+        StrOr::Str(s) if !s.is_empty() => r.system.push(s),
+        StrOr::Other(blocks) => r
+            .system
+            .extend(blocks.into_iter().filter_map(|b| b.text.non_empty())),
         _ => {}
     }
-    let messages = obj
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| TranslateError::Invalid("`messages` must be an array".into()))?;
-    for m in messages {
-        let role = match get_str(m, "role") {
-            Some("user") => Role::User,
-            Some("assistant") => Role::Assistant,
+    for m in w.messages {
+        let role = match m.role.0 {
+            Some(InRole::User) => Role::User,
+            Some(InRole::Assistant) => Role::Assistant,
             _ => continue,
         };
         r.messages.push(Message {
             role,
-            parts: parse_content(m.get("content")),
+            parts: parse_content(m.content),
         });
     }
-    if let Some(tools) = obj.get("tools").and_then(Value::as_array) {
-        for t in tools {
-            // Server tools (web_search_…, bash_…) carry a versioned `type` and no schema.
-            let custom = matches!(get_str(t, "type"), None | Some("custom"));
-            let (Some(name), true) = (get_str(t, "name"), custom) else {
-                continue;
-            };
-            r.tools.push(Tool {
-                name: name.to_string(),
-                description: get_str(t, "description").map(str::to_string),
-                parameters: t
-                    .get("input_schema")
-                    .cloned()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-            });
-        }
+    for t in w.tools.0.into_iter().flatten() {
+        let custom = matches!(t.kind.0.as_deref(), None | Some("custom"));
+        let (Some(name), true) = (t.name.0, custom) else {
+            continue;
+        };
+        r.tools.push(Tool {
+            name,
+            description: t.description.0,
+            parameters: t.input_schema.unwrap_or_else(empty_schema),
+        });
     }
-    if let Some(tc) = obj.get("tool_choice") {
-        r.tool_choice = match get_str(tc, "type") {
-            Some("auto") => Some(ToolChoice::Auto),
-            Some("none") => Some(ToolChoice::None),
-            Some("any") => Some(ToolChoice::Required),
-            Some("tool") => get_str(tc, "name").map(|n| ToolChoice::Named(n.to_string())),
+    if let Some(tc) = w.tool_choice.0 {
+        r.tool_choice = match tc.kind.0 {
+            Some(ChoiceType::Auto) => Some(ToolChoice::Auto),
+            Some(ChoiceType::None) => Some(ToolChoice::None),
+            Some(ChoiceType::Any) => Some(ToolChoice::Required),
+            Some(ChoiceType::Tool) => tc.name.0.map(ToolChoice::Named),
             _ => None,
         };
-        if tc.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) {
+        if tc.disable_parallel_tool_use.0 == Some(true) {
             r.parallel_tool_calls = Some(false);
         }
     }
-    r.max_tokens = get_u64(v, "max_tokens");
-    r.temperature = obj.get("temperature").and_then(Value::as_f64);
-    r.top_p = obj.get("top_p").and_then(Value::as_f64);
-    if let Some(stops) = obj.get("stop_sequences").and_then(Value::as_array) {
-        r.stop = stops
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-    }
-    r.stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    if let Some(th) = obj.get("thinking") {
-        r.reasoning = match get_str(th, "type") {
-            Some("enabled") => Some(Reasoning::Budget(
-                get_u64(th, "budget_tokens").unwrap_or(super::ir::Effort::Medium.budget()),
-            )),
-            Some("adaptive") => Some(Reasoning::Effort(super::ir::Effort::Medium)),
-            Some("disabled") => Some(Reasoning::Disabled),
-            _ => None,
-        };
-    }
-    r.user = obj
-        .get("metadata")
-        .and_then(|m| get_str(m, "user_id"))
-        .map(str::to_string);
+    r.max_tokens = w.max_tokens.0;
+    r.temperature = w.temperature.0;
+    r.top_p = w.top_p.0;
+    r.stop = w.stop_sequences.0.unwrap_or_default();
+    r.stream = w.stream.0.unwrap_or(false);
+    r.reasoning = w.thinking.0.and_then(|th| match th.kind.0? {
+        ThinkingType::Enabled => Some(Reasoning::Budget(
+            th.budget_tokens.0.unwrap_or(Effort::Medium.budget()),
+        )),
+        ThinkingType::Adaptive => Some(Reasoning::Effort(Effort::Medium)),
+        ThinkingType::Disabled => Some(Reasoning::Disabled),
+        ThinkingType::Other => None,
+    });
+    r.user = w.metadata.0.and_then(|m| m.user_id.0);
     Ok(r)
 }
 
-fn parse_content(c: Option<&Value>) -> Vec<Part> {
+fn parse_content(c: StrOr<Vec<InBlock>>) -> Vec<Part> {
     match c {
-        Some(Value::String(s)) => vec![Part::Text(s.clone())],
-        Some(Value::Array(blocks)) => blocks.iter().filter_map(parse_block).collect(),
-        _ => Vec::new(),
+        StrOr::Str(s) => vec![Part::Text(s)],
+        StrOr::Other(blocks) => blocks.into_iter().filter_map(parse_block).collect(),
+        StrOr::Neither => Vec::new(),
     }
 }
 
-fn parse_block(b: &Value) -> Option<Part> {
-    match get_str(b, "type")? {
-        "text" => Some(Part::Text(get_str(b, "text")?.to_string())),
-        "image" => {
-            let src = b.get("source")?;
-            match get_str(src, "type")? {
-                "base64" => Some(Part::Image(Image::Base64 {
-                    media_type: get_str(src, "media_type")
-                        .unwrap_or("image/png")
-                        .to_string(),
-                    data: get_str(src, "data")?.to_string(),
+fn parse_block(b: InBlock) -> Option<Part> {
+    match b.kind() {
+        BlockType::Text => Some(Part::Text(b.text.0?)),
+        BlockType::Image => {
+            let src = b.source.0?;
+            match src.kind.0? {
+                SourceType::Base64 => Some(Part::Image(Image::Base64 {
+                    media_type: src.media_type.0.unwrap_or_else(|| "image/png".into()),
+                    data: src.data.0?,
                 })),
-                "url" => Some(Part::Image(Image::Url(get_str(src, "url")?.to_string()))),
-                _ => None,
+                SourceType::Url => Some(Part::Image(Image::Url(src.url.0?))),
+                SourceType::Other => None,
             }
         }
-        "tool_use" => Some(Part::ToolCall {
-            id: get_str(b, "id")?.to_string(),
-            name: get_str(b, "name")?.to_string(),
-            arguments: b.get("input").cloned().unwrap_or_else(|| json!({})),
+        BlockType::ToolUse => Some(Part::ToolCall {
+            id: b.id.0?,
+            name: b.name.0?,
+            arguments: b
+                .input
+                .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
         }),
-        "tool_result" => Some(Part::ToolResult {
-            call_id: get_str(b, "tool_use_id")?.to_string(),
-            content: parse_content(b.get("content"))
+        BlockType::ToolResult => Some(Part::ToolResult {
+            call_id: b.tool_use_id.0?,
+            content: parse_content(b.content)
                 .into_iter()
                 .filter(|p| matches!(p, Part::Text(_) | Part::Image(_)))
                 .collect(),
-            is_error: b.get("is_error") == Some(&Value::Bool(true)),
+            is_error: b.is_error.0 == Some(true),
         }),
-        "thinking" => Some(Part::Thinking {
-            text: get_str(b, "thinking").unwrap_or_default().to_string(),
-            signature: get_str(b, "signature").map(str::to_string),
+        BlockType::Thinking => Some(Part::Thinking {
+            text: b.thinking.0.unwrap_or_default(),
+            signature: b.signature.0,
         }),
-        _ => None,
+        BlockType::Other => None,
     }
 }
 
-pub fn emit_request(r: &Request) -> Value {
-    let mut m = Map::new();
-    m.insert("model".into(), json!(r.model));
+pub fn emit_request(r: &Request) -> Result<Bytes, TranslateError> {
     let budget = match r.reasoning {
         Some(Reasoning::Effort(e)) => Some(e.budget()),
         Some(Reasoning::Budget(b)) => Some(b.max(1024)),
@@ -165,183 +518,155 @@ pub fn emit_request(r: &Request) -> Value {
             max_tokens += b;
         }
     }
-    m.insert("max_tokens".into(), json!(max_tokens));
-    match r.system.len() {
-        0 => {}
-        1 => {
-            m.insert("system".into(), json!(r.system[0]));
-        }
-        _ => {
-            let blocks: Vec<Value> = r
-                .system
-                .iter()
-                .map(|t| json!({"type": "text", "text": t}))
-                .collect();
-            m.insert("system".into(), Value::Array(blocks));
-        }
-    }
-    m.insert("messages".into(), Value::Array(emit_messages(&r.messages)));
-    if !r.tools.is_empty() {
-        let tools: Vec<Value> = r
-            .tools
-            .iter()
-            .map(|t| {
-                let mut o = Map::new();
-                o.insert("name".into(), json!(t.name));
-                if let Some(d) = &t.description {
-                    o.insert("description".into(), json!(d));
-                }
-                let schema = if t.parameters.is_object() {
-                    t.parameters.clone()
-                } else {
-                    json!({"type": "object", "properties": {}})
-                };
-                o.insert("input_schema".into(), schema);
-                Value::Object(o)
-            })
-            .collect();
-        m.insert("tools".into(), Value::Array(tools));
-        let mut tc = match &r.tool_choice {
-            Some(ToolChoice::Auto) | None => json!({"type": "auto"}),
-            Some(ToolChoice::None) => json!({"type": "none"}),
-            Some(ToolChoice::Required) => json!({"type": "any"}),
-            Some(ToolChoice::Named(n)) => json!({"type": "tool", "name": n}),
-        };
+    let system = match r.system.as_slice() {
+        [] => None,
+        [one] => Some(OutSystem::Text(one)),
+        many => Some(OutSystem::Blocks(
+            many.iter().map(|t| OutBlock::Text { text: t }).collect(),
+        )),
+    };
+    let tools: Vec<OutTool> = r
+        .tools
+        .iter()
+        .map(|t| OutTool {
+            name: &t.name,
+            description: t.description.as_deref(),
+            input_schema: ObjectOrEmptySchema(&t.parameters),
+        })
+        .collect();
+    let tool_choice = if tools.is_empty() {
+        None
+    } else {
         let no_parallel = r.parallel_tool_calls == Some(false);
-        if no_parallel && r.tool_choice != Some(ToolChoice::None) {
-            tc["disable_parallel_tool_use"] = json!(true);
-        }
-        if r.tool_choice.is_some() || no_parallel {
-            m.insert("tool_choice".into(), tc);
-        }
-    }
-    if !r.stop.is_empty() {
-        m.insert("stop_sequences".into(), json!(r.stop));
-    }
-    if budget.is_none() {
-        // Extended thinking rejects sampling tweaks; Anthropic's temperature tops out at 1.
-        if let Some(t) = r.temperature {
-            m.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
-        }
-        if let Some(p) = r.top_p {
-            m.insert("top_p".into(), json!(p));
-        }
-    }
-    if r.stream {
-        m.insert("stream".into(), json!(true));
-    }
-    if let Some(b) = budget {
-        m.insert(
-            "thinking".into(),
-            json!({"type": "enabled", "budget_tokens": b}),
-        );
-    }
-    if let Some(u) = &r.user {
-        m.insert("metadata".into(), json!({"user_id": u}));
-    }
-    Value::Object(m)
-}
-
-fn emit_image(i: &Image) -> Value {
-    match i {
-        Image::Base64 { media_type, data } => json!({
-            "type": "image",
-            "source": {"type": "base64", "media_type": media_type, "data": data}
+        let (kind, name) = match &r.tool_choice {
+            Some(ToolChoice::Auto) | None => ("auto", None),
+            Some(ToolChoice::None) => ("none", None),
+            Some(ToolChoice::Required) => ("any", None),
+            Some(ToolChoice::Named(n)) => ("tool", Some(n.as_str())),
+        };
+        (r.tool_choice.is_some() || no_parallel).then_some(OutToolChoice {
+            kind,
+            name,
+            disable_parallel_tool_use: no_parallel && r.tool_choice != Some(ToolChoice::None),
+        })
+    };
+    // Extended thinking rejects sampling tweaks; Anthropic's temperature tops out at 1.
+    let sampling = budget.is_none();
+    let out = OutRequest {
+        model: &r.model,
+        max_tokens,
+        system,
+        messages: emit_messages(&r.messages),
+        tools,
+        tool_choice,
+        stop_sequences: &r.stop,
+        temperature: r
+            .temperature
+            .filter(|_| sampling)
+            .map(|t| t.clamp(0.0, 1.0)),
+        top_p: r.top_p.filter(|_| sampling),
+        stream: r.stream,
+        thinking: budget.map(|b| OutThinking {
+            kind: "enabled",
+            budget_tokens: b,
         }),
-        Image::Url(u) => json!({"type": "image", "source": {"type": "url", "url": u}}),
+        metadata: r.user.as_deref().map(|u| OutMetadata { user_id: u }),
+    };
+    Ok(Bytes::from(serde_json::to_vec(&out)?))
+}
+
+fn emit_image(i: &Image) -> OutBlock<'_> {
+    OutBlock::Image {
+        source: match i {
+            Image::Base64 { media_type, data } => OutSource::Base64 { media_type, data },
+            Image::Url(url) => OutSource::Url { url },
+        },
     }
 }
 
-fn emit_block(p: &Part) -> Option<Value> {
+fn emit_block(p: &Part) -> Option<OutBlock<'_>> {
     match p {
         Part::Text(t) if t.is_empty() => None,
-        Part::Text(t) => Some(json!({"type": "text", "text": t})),
+        Part::Text(text) => Some(OutBlock::Text { text }),
         Part::Image(i) => Some(emit_image(i)),
         Part::ToolCall {
             id,
             name,
             arguments,
-        } => {
-            let input = if arguments.is_object() {
-                arguments.clone()
-            } else {
-                json!({})
-            };
-            Some(json!({"type": "tool_use", "id": id, "name": name, "input": input}))
-        }
+        } => Some(OutBlock::ToolUse {
+            id,
+            name,
+            input: ObjectOrEmpty(Some(arguments)),
+        }),
         Part::ToolResult {
             call_id,
             content,
             is_error,
-        } => {
-            let mut o = Map::new();
-            o.insert("type".into(), json!("tool_result"));
-            o.insert("tool_use_id".into(), json!(call_id));
-            match content.as_slice() {
-                [] => {}
-                [Part::Text(t)] => {
-                    o.insert("content".into(), json!(t));
-                }
-                parts => {
-                    let blocks: Vec<Value> = parts.iter().filter_map(emit_block).collect();
-                    o.insert("content".into(), Value::Array(blocks));
-                }
-            }
-            if *is_error {
-                o.insert("is_error".into(), json!(true));
-            }
-            Some(Value::Object(o))
-        }
+        } => Some(OutBlock::ToolResult {
+            tool_use_id: call_id,
+            content: match content.as_slice() {
+                [] => None,
+                [Part::Text(t)] => Some(OutToolContent::Text(t)),
+                parts => Some(OutToolContent::Blocks(
+                    parts.iter().filter_map(emit_block).collect(),
+                )),
+            },
+            is_error: *is_error,
+        }),
         // Unsigned thinking (from another provider) would be rejected; drop it.
         Part::Thinking {
             text,
             signature: Some(sig),
-        } => Some(json!({"type": "thinking", "thinking": text, "signature": sig})),
+        } => Some(OutBlock::Thinking {
+            thinking: text,
+            signature: sig,
+        }),
         Part::Thinking { .. } => None,
     }
 }
 
 /// Anthropic wants strictly alternating roles and tool results first in a user turn.
-fn emit_messages(msgs: &[Message]) -> Vec<Value> {
-    let mut turns: Vec<(Role, Vec<Value>)> = Vec::new();
+fn emit_messages(msgs: &[Message]) -> Vec<OutMessage<'_>> {
+    let mut turns: Vec<(Role, Vec<OutBlock>)> = Vec::with_capacity(msgs.len());
     for m in msgs {
-        let blocks: Vec<Value> = m.parts.iter().filter_map(emit_block).collect();
-        if blocks.is_empty() {
+        let mut blocks = m.parts.iter().filter_map(emit_block).peekable();
+        if blocks.peek().is_none() {
             continue;
         }
         match turns.last_mut() {
             Some((role, acc)) if *role == m.role => acc.extend(blocks),
-            _ => turns.push((m.role, blocks)),
+            _ => turns.push((m.role, blocks.collect())),
         }
     }
     turns
         .into_iter()
-        .map(|(role, blocks)| {
-            let (role, blocks) = match role {
-                Role::User => {
-                    let (mut results, rest): (Vec<Value>, Vec<Value>) = blocks
-                        .into_iter()
-                        .partition(|b| get_str(b, "type") == Some("tool_result"));
-                    results.extend(rest);
-                    ("user", results)
+        .map(|(role, mut content)| match role {
+            Role::User => {
+                // Stable: tool results keep their order, so do the rest.
+                content.sort_by_key(|b| !matches!(b, OutBlock::ToolResult { .. }));
+                OutMessage {
+                    role: "user",
+                    content,
                 }
-                Role::Assistant => ("assistant", blocks),
-            };
-            json!({"role": role, "content": blocks})
+            }
+            Role::Assistant => OutMessage {
+                role: "assistant",
+                content,
+            },
         })
         .collect()
 }
 
 // ---------------------------------------------------------------- responses
 
-fn parse_stop(s: &str) -> Option<StopReason> {
+fn parse_stop(s: InStop) -> Option<StopReason> {
     match s {
-        "end_turn" | "pause_turn" => Some(StopReason::EndTurn),
-        "stop_sequence" => Some(StopReason::StopSequence),
-        "max_tokens" | "model_context_window_exceeded" => Some(StopReason::MaxTokens),
-        "tool_use" => Some(StopReason::ToolUse),
-        "refusal" => Some(StopReason::Refusal),
-        _ => None,
+        InStop::EndTurn | InStop::PauseTurn => Some(StopReason::EndTurn),
+        InStop::StopSequence => Some(StopReason::StopSequence),
+        InStop::MaxTokens | InStop::ModelContextWindowExceeded => Some(StopReason::MaxTokens),
+        InStop::ToolUse => Some(StopReason::ToolUse),
+        InStop::Refusal => Some(StopReason::Refusal),
+        InStop::Other => None,
     }
 }
 
@@ -355,26 +680,22 @@ fn stop_str(s: &StopReason) -> &'static str {
     }
 }
 
-fn parse_usage(u: &Value) -> Usage {
+fn parse_usage(u: &InUsage) -> Usage {
     Usage {
-        input: get_u64(u, "input_tokens"),
-        output: get_u64(u, "output_tokens"),
-        cache_read: get_u64(u, "cache_read_input_tokens"),
-        cache_creation: get_u64(u, "cache_creation_input_tokens"),
+        input: u.input_tokens.0,
+        output: u.output_tokens.0,
+        cache_read: u.cache_read_input_tokens.0,
+        cache_creation: u.cache_creation_input_tokens.0,
     }
 }
 
-fn emit_usage(u: &Usage) -> Value {
-    let mut o = Map::new();
-    o.insert("input_tokens".into(), json!(u.input.unwrap_or(0)));
-    o.insert("output_tokens".into(), json!(u.output.unwrap_or(0)));
-    if let Some(c) = u.cache_creation {
-        o.insert("cache_creation_input_tokens".into(), json!(c));
+fn emit_usage(u: &Usage) -> OutUsage {
+    OutUsage {
+        input_tokens: u.input.unwrap_or(0),
+        output_tokens: u.output.unwrap_or(0),
+        cache_creation_input_tokens: u.cache_creation,
+        cache_read_input_tokens: u.cache_read,
     }
-    if let Some(c) = u.cache_read {
-        o.insert("cache_read_input_tokens".into(), json!(c));
-    }
-    Value::Object(o)
 }
 
 /// `chatcmpl-abc` → `msg_abc`; other ids get the prefix.
@@ -382,16 +703,14 @@ pub fn message_id(id: &str) -> String {
     super::relabel_id(id, "msg_", "chatcmpl-")
 }
 
-pub fn parse_response(v: &Value) -> Result<Response, TranslateError> {
-    let content = v
-        .get("content")
-        .and_then(Value::as_array)
-        .ok_or_else(|| TranslateError::Invalid("response has no `content` array".into()))?;
+pub fn parse_response(body: &[u8]) -> Result<Response, TranslateError> {
+    let w: InResponse = serde_json::from_slice(body)?;
     Ok(Response {
-        id: get_str(v, "id").unwrap_or_default().to_string(),
-        model: get_str(v, "model").unwrap_or_default().to_string(),
-        parts: content
-            .iter()
+        id: w.id.0.unwrap_or_default(),
+        model: w.model.0.unwrap_or_default(),
+        parts: w
+            .content
+            .into_iter()
             .filter_map(parse_block)
             .filter(|p| {
                 matches!(
@@ -400,34 +719,33 @@ pub fn parse_response(v: &Value) -> Result<Response, TranslateError> {
                 )
             })
             .collect(),
-        stop: get_str(v, "stop_reason").and_then(parse_stop),
-        usage: v.get("usage").map(parse_usage).unwrap_or_default(),
+        stop: w.stop_reason.0.and_then(parse_stop),
+        usage: w.usage.0.as_ref().map(parse_usage).unwrap_or_default(),
     })
 }
 
-pub fn emit_response(r: &Response, client_model: &str) -> Value {
-    let content: Vec<Value> = r
+pub fn emit_response(r: &Response, client_model: &str) -> Bytes {
+    let content = r
         .parts
         .iter()
         .filter_map(|p| match p {
             // A response's thinking is echoed even unsigned: clients display it.
-            Part::Thinking { text, signature } => Some(json!({
-                "type": "thinking",
-                "thinking": text,
-                "signature": signature.as_deref().unwrap_or_default(),
-            })),
+            Part::Thinking { text, signature } => Some(OutBlock::Thinking {
+                thinking: text,
+                signature: signature.as_deref().unwrap_or_default(),
+            }),
             other => emit_block(other),
         })
         .collect();
-    json!({
-        "id": message_id(&r.id),
-        "type": "message",
-        "role": "assistant",
-        "model": client_model,
-        "content": content,
-        "stop_reason": r.stop.as_ref().map(stop_str),
-        "stop_sequence": null,
-        "usage": emit_usage(&r.usage),
+    to_bytes(&OutResponse {
+        id: message_id(&r.id),
+        kind: "message",
+        role: "assistant",
+        model: client_model,
+        content,
+        stop_reason: r.stop.as_ref().map(stop_str),
+        stop_sequence: None,
+        usage: emit_usage(&r.usage),
     })
 }
 
@@ -435,356 +753,56 @@ pub fn emit_response(r: &Response, client_model: &str) -> Value {
 
 pub fn error_type(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::InvalidRequest => "invalid_request_error",
+        ErrorKind::InvalidRequest | ErrorKind::MethodNotAllowed | ErrorKind::HeadersTooLarge => {
+            "invalid_request_error"
+        }
         ErrorKind::Authentication => "authentication_error",
         ErrorKind::Permission => "permission_error",
         ErrorKind::NotFound => "not_found_error",
         ErrorKind::TooLarge => "request_too_large",
         ErrorKind::RateLimit => "rate_limit_error",
-        ErrorKind::Overloaded => "overloaded_error",
+        ErrorKind::Overloaded | ErrorKind::Unavailable => "overloaded_error",
         ErrorKind::Api => "api_error",
     }
 }
 
-pub fn emit_error(e: &ApiError) -> Value {
-    json!({"type": "error", "error": {"type": error_type(e.kind), "message": e.message}})
+fn out_error(e: &ApiError) -> OutError<'_> {
+    OutError {
+        kind: "error",
+        error: OutErrorBody {
+            kind: error_type(e.kind),
+            message: &e.message,
+            code: e.code,
+            model: e.cooldown.as_ref().map(|c| c.model.as_str()),
+            reset_seconds: e.cooldown.as_ref().map(|c| c.reset_seconds),
+        },
+    }
+}
+
+/// `{"type":"error","error":{"type","message"}}`, plus `code`, `model` and
+/// `reset_seconds` on the gateway's own errors that have them.
+pub fn emit_error(e: &ApiError) -> Bytes {
+    to_bytes(&out_error(e))
+}
+
+/// The same body as an SSE `error` event, for failures after the first byte.
+pub fn emit_stream_error(e: &ApiError) -> Bytes {
+    sse::frame(Some("error"), &out_error(e))
 }
 
 // ---------------------------------------------------------------- streams
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Block {
-    Text,
-    Thinking,
-    Tool(usize),
-    Other,
-}
-
-/// Anthropic SSE events (upstream) → IR events.
-#[derive(Debug, Default)]
-pub struct StreamDecoder {
-    /// (content block index, kind); a response has a handful of blocks.
-    blocks: Vec<(u64, Block)>,
-    tools: usize,
-}
-
-impl StreamDecoder {
-    fn block(&self, index: u64) -> Block {
-        self.blocks
-            .iter()
-            .rev()
-            .find(|(i, _)| *i == index)
-            .map_or(Block::Other, |(_, b)| *b)
-    }
-
-    pub fn decode(&mut self, data: &str, out: &mut Vec<Event>) {
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            return;
-        };
-        match get_str(&v, "type") {
-            Some("message_start") => {
-                let msg = v.get("message").unwrap_or(&Value::Null);
-                out.push(Event::Start {
-                    id: get_str(msg, "id").unwrap_or_default().to_string(),
-                    model: get_str(msg, "model").unwrap_or_default().to_string(),
-                });
-                if let Some(u) = msg.get("usage") {
-                    out.push(Event::Usage(parse_usage(u)));
-                }
-            }
-            Some("content_block_start") => {
-                let index = get_u64(&v, "index").unwrap_or(0);
-                let cb = v.get("content_block").unwrap_or(&Value::Null);
-                let kind = match get_str(cb, "type") {
-                    Some("text") => {
-                        if let Some(t) = get_str(cb, "text").filter(|t| !t.is_empty()) {
-                            out.push(Event::Text(t.to_string()));
-                        }
-                        Block::Text
-                    }
-                    Some("thinking") => {
-                        if let Some(t) = get_str(cb, "thinking").filter(|t| !t.is_empty()) {
-                            out.push(Event::Thinking(t.to_string()));
-                        }
-                        Block::Thinking
-                    }
-                    Some("tool_use") => {
-                        let n = self.tools;
-                        self.tools += 1;
-                        out.push(Event::ToolStart {
-                            index: n,
-                            id: get_str(cb, "id").unwrap_or_default().to_string(),
-                            name: get_str(cb, "name").unwrap_or_default().to_string(),
-                        });
-                        Block::Tool(n)
-                    }
-                    _ => Block::Other,
-                };
-                self.blocks.push((index, kind));
-            }
-            Some("content_block_delta") => {
-                let block = self.block(get_u64(&v, "index").unwrap_or(0));
-                let d = v.get("delta").unwrap_or(&Value::Null);
-                let ev = match (get_str(d, "type"), block) {
-                    (Some("text_delta"), _) => get_str(d, "text").map(|t| Event::Text(t.into())),
-                    (Some("thinking_delta"), _) => {
-                        get_str(d, "thinking").map(|t| Event::Thinking(t.into()))
-                    }
-                    (Some("signature_delta"), _) => {
-                        get_str(d, "signature").map(|s| Event::Signature(s.into()))
-                    }
-                    (Some("input_json_delta"), Block::Tool(index)) => get_str(d, "partial_json")
-                        .map(|f| Event::ToolArgs {
-                            index,
-                            fragment: f.into(),
-                        }),
-                    _ => None,
-                };
-                if let Some(ev) = ev {
-                    out.push(ev);
-                }
-            }
-            Some("message_delta") => {
-                if let Some(u) = v.get("usage") {
-                    out.push(Event::Usage(parse_usage(u)));
-                }
-                if let Some(s) = v
-                    .get("delta")
-                    .and_then(|d| get_str(d, "stop_reason"))
-                    .and_then(parse_stop)
-                {
-                    out.push(Event::Finish(s));
-                }
-            }
-            Some("message_stop") => out.push(Event::Done),
-            Some("error") => {
-                let e = v.get("error").unwrap_or(&Value::Null);
-                out.push(Event::Error(ApiError {
-                    kind: get_str(e, "type")
-                        .and_then(super::kind_from_name)
-                        .unwrap_or(ErrorKind::Api),
-                    message: get_str(e, "message")
-                        .unwrap_or("upstream error")
-                        .to_string(),
-                }));
-            }
-            _ => {} // ping, content_block_stop, unknown
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Open {
-    Text,
-    Thinking,
-    Tool(usize),
-}
-
-/// IR events → Anthropic SSE frames (client side).
-#[derive(Debug)]
-pub struct StreamEncoder {
-    model: String,
-    started: bool,
-    open: Option<Open>,
-    next_block: u64,
-    saw_tool: bool,
-    stop: Option<StopReason>,
-    usage: Usage,
-    finished: bool,
-}
-
-fn frame(event: &str, v: &Value) -> Bytes {
-    sse::frame(Some(event), v)
-}
-
-impl StreamEncoder {
-    pub fn new(client_model: &str) -> Self {
-        StreamEncoder {
-            model: client_model.to_string(),
-            started: false,
-            open: None,
-            next_block: 0,
-            saw_tool: false,
-            stop: None,
-            usage: Usage::default(),
-            finished: false,
-        }
-    }
-
-    fn start(&mut self, id: &str, out: &mut Vec<Bytes>) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        let msg = json!({
-            "type": "message_start",
-            "message": {
-                "id": message_id(id),
-                "type": "message",
-                "role": "assistant",
-                "model": self.model,
-                "content": [],
-                "stop_reason": null,
-                "stop_sequence": null,
-                "usage": {"input_tokens": self.usage.input.unwrap_or(0), "output_tokens": 0},
-            }
-        });
-        out.push(frame("message_start", &msg));
-    }
-
-    fn close(&mut self, out: &mut Vec<Bytes>) {
-        if self.open.take().is_some() {
-            let index = self.next_block - 1;
-            out.push(frame(
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": index}),
-            ));
-        }
-    }
-
-    fn open(&mut self, kind: Open, block: Value, out: &mut Vec<Bytes>) {
-        self.close(out);
-        let index = self.next_block;
-        self.next_block += 1;
-        self.open = Some(kind);
-        out.push(frame(
-            "content_block_start",
-            &json!({"type": "content_block_start", "index": index, "content_block": block}),
-        ));
-    }
-
-    fn delta(&self, delta: Value, out: &mut Vec<Bytes>) {
-        let index = self.next_block.saturating_sub(1);
-        out.push(frame(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-        ));
-    }
-
-    fn end(&mut self, out: &mut Vec<Bytes>) {
-        self.start("", out);
-        self.close(out);
-        let stop = self.stop.clone().unwrap_or(if self.saw_tool {
-            StopReason::ToolUse
-        } else {
-            StopReason::EndTurn
-        });
-        out.push(frame(
-            "message_delta",
-            &json!({
-                "type": "message_delta",
-                "delta": {"stop_reason": stop_str(&stop), "stop_sequence": null},
-                "usage": emit_usage(&self.usage),
-            }),
-        ));
-        out.push(frame("message_stop", &json!({"type": "message_stop"})));
-        self.finished = true;
-    }
-
-    pub fn encode(&mut self, ev: &Event, out: &mut Vec<Bytes>) {
-        if self.finished {
-            return;
-        }
-        match ev {
-            Event::Start { id, .. } => self.start(id, out),
-            Event::Text(t) => {
-                if t.is_empty() {
-                    return;
-                }
-                self.start("", out);
-                if self.open != Some(Open::Text) {
-                    self.open(Open::Text, json!({"type": "text", "text": ""}), out);
-                }
-                self.delta(json!({"type": "text_delta", "text": t}), out);
-            }
-            Event::Thinking(t) => {
-                if t.is_empty() {
-                    return;
-                }
-                self.start("", out);
-                if self.open != Some(Open::Thinking) {
-                    self.open(
-                        Open::Thinking,
-                        json!({"type": "thinking", "thinking": ""}),
-                        out,
-                    );
-                }
-                self.delta(json!({"type": "thinking_delta", "thinking": t}), out);
-            }
-            Event::Signature(s) => {
-                if self.open == Some(Open::Thinking) {
-                    self.delta(json!({"type": "signature_delta", "signature": s}), out);
-                }
-            }
-            Event::ToolStart { index, id, name } => {
-                self.start("", out);
-                self.saw_tool = true;
-                let id = if id.is_empty() {
-                    format!("toolu_{}", new_id())
-                } else {
-                    id.clone()
-                };
-                self.open(
-                    Open::Tool(*index),
-                    json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
-                    out,
-                );
-            }
-            Event::ToolArgs { index, fragment } => {
-                if !fragment.is_empty() && self.open == Some(Open::Tool(*index)) {
-                    self.delta(
-                        json!({"type": "input_json_delta", "partial_json": fragment}),
-                        out,
-                    );
-                }
-            }
-            Event::Usage(u) => {
-                self.usage.merge(u);
-                if self.stop.is_some() {
-                    self.end(out);
-                }
-            }
-            Event::Finish(s) => {
-                self.close(out);
-                // Some OpenAI-compatible upstreams say "stop" after tool calls; Claude
-                // clients only run tools on `tool_use`.
-                let s = if self.saw_tool && *s == StopReason::EndTurn {
-                    StopReason::ToolUse
-                } else {
-                    s.clone()
-                };
-                self.stop = Some(s);
-            }
-            Event::Done => self.end(out),
-            Event::Error(e) => {
-                out.push(frame("error", &emit_error(e)));
-                self.finished = true;
-            }
-        }
-    }
-
-    /// Upstream EOF.
-    pub fn finish(&mut self, out: &mut Vec<Bytes>) {
-        if self.finished {
-            return;
-        }
-        if self.stop.is_some() {
-            self.end(out);
-        } else {
-            self.encode(
-                &Event::Error(ApiError {
-                    kind: ErrorKind::Api,
-                    message: "upstream closed the stream before the message completed".into(),
-                }),
-                out,
-            );
-        }
-    }
-}
+mod stream;
+pub use stream::{StreamDecoder, StreamEncoder};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn emit(r: &Request) -> Value {
+        serde_json::from_slice(&emit_request(r).unwrap()).unwrap()
+    }
 
     #[test]
     fn ids_get_the_message_prefix() {
@@ -817,66 +835,90 @@ mod tests {
             ],
             ..Request::default()
         };
-        let v = emit_request(&r);
         assert_eq!(
-            v["messages"][1],
+            emit(&r)["messages"][1],
             json!({"role": "assistant", "content": [{"type": "text", "text": "a"}]})
         );
     }
 
     #[test]
     fn tool_results_lead_a_merged_user_turn() {
-        let msgs = vec![
-            Message {
-                role: Role::User,
-                parts: vec![Part::Text("first".into())],
-            },
-            Message {
-                role: Role::User,
-                parts: vec![Part::ToolResult {
-                    call_id: "t1".into(),
-                    content: vec![],
-                    is_error: true,
-                }],
-            },
-        ];
-        let v = emit_messages(&msgs);
+        let r = Request {
+            messages: vec![
+                Message {
+                    role: Role::User,
+                    parts: vec![Part::Text("first".into())],
+                },
+                Message {
+                    role: Role::User,
+                    parts: vec![Part::ToolResult {
+                        call_id: "t1".into(),
+                        content: vec![],
+                        is_error: true,
+                    }],
+                },
+            ],
+            ..Request::default()
+        };
         assert_eq!(
-            v,
-            vec![json!({"role": "user", "content": [
+            emit(&r)["messages"],
+            json!([{"role": "user", "content": [
                 {"type": "tool_result", "tool_use_id": "t1", "is_error": true},
                 {"type": "text", "text": "first"}
-            ]})]
+            ]}])
         );
     }
 
     #[test]
-    fn decoder_ignores_server_tool_deltas_and_pings() {
-        let mut d = StreamDecoder::default();
-        let mut out = Vec::new();
-        for data in [
-            r#"{"type":"ping"}"#,
-            r#"{"type":"content_block_start","index":0,"content_block":{"type":"server_tool_use","id":"srvtoolu_1","name":"web_search","input":{}}}"#,
-            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"q\":1}"}}"#,
-            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}}"#,
-            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#,
-            "not json",
-        ] {
-            d.decode(data, &mut out);
-        }
+    fn unknown_blocks_roles_and_members_are_skipped_and_wrong_shapes_named() {
+        let r = parse_request(
+            br#"{"model":"m","max_tokens":5,"x":{"deep":[1]},"messages":[
+                {"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}},
+                    {"type":"text","text":"hi","cache_control":{"type":"ephemeral"}},{"text":"no type"}]},
+                {"role":"system","content":"dropped"},
+                {"content":"no role"}]}"#,
+        )
+        .unwrap();
         assert_eq!(
-            out,
-            vec![
-                Event::ToolStart {
-                    index: 0,
-                    id: "toolu_1".into(),
-                    name: "f".into()
-                },
-                Event::ToolArgs {
-                    index: 0,
-                    fragment: "{}".into()
-                },
-            ]
+            r.messages,
+            vec![Message {
+                role: Role::User,
+                parts: vec![Part::Text("hi".into())]
+            }]
         );
+        let e = parse_request(br#"{"model":"m"}"#).unwrap_err();
+        assert!(
+            matches!(&e, TranslateError::Invalid(m) if m.contains("messages")),
+            "{e}"
+        );
+        let e = parse_request(br#"{"model":"m","messages":"hi"}"#).unwrap_err();
+        assert!(matches!(&e, TranslateError::Invalid(m) if m.contains("invalid type")));
+        // Scalars of the wrong type are skipped, as before typed parsing.
+        let r =
+            parse_request(br#"{"model":"m","messages":[],"max_tokens":"x","stream":1}"#).unwrap();
+        assert_eq!((r.max_tokens, r.stream), (None, false));
+    }
+
+    #[test]
+    fn error_bodies_carry_code_and_cooldown_only_when_set() {
+        let e = ApiError::new(ErrorKind::Authentication, "Invalid API key");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&emit_error(&e)).unwrap(),
+            json!({"type":"error","error":{"type":"authentication_error","message":"Invalid API key"}})
+        );
+        let e = ApiError {
+            cooldown: Some(super::super::ir::Cooldown {
+                model: "m".into(),
+                reset_seconds: 9,
+            }),
+            ..ApiError::new(ErrorKind::RateLimit, "cooling").with_code("model_cooldown")
+        };
+        assert_eq!(
+            serde_json::from_slice::<Value>(&emit_error(&e)).unwrap(),
+            json!({"type":"error","error":{"type":"rate_limit_error","message":"cooling",
+                "code":"model_cooldown","model":"m","reset_seconds":9}})
+        );
+        let f = emit_stream_error(&e);
+        assert!(f.starts_with(b"event: error\ndata: {\"type\":\"error\"") && f.ends_with(b"\n\n"));
     }
 }

@@ -167,52 +167,113 @@ impl Usage {
     }
 }
 
-/// Error category, shared by all dialects' error bodies.
+/// Error category, shared by all dialects' error bodies. Each kind has one HTTP status
+/// ([`ErrorKind::status`]); each dialect file names it in its own words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     InvalidRequest,
     Authentication,
     Permission,
     NotFound,
+    MethodNotAllowed,
     TooLarge,
+    HeadersTooLarge,
     RateLimit,
-    Overloaded,
     Api,
+    /// Nothing can serve the request right now (no usable account, HTTP 503).
+    Unavailable,
+    /// The upstream is overloaded (Anthropic's 529).
+    Overloaded,
 }
 
 impl ErrorKind {
-    pub fn from_status(status: u16) -> Self {
-        match status {
-            400 | 422 => ErrorKind::InvalidRequest,
-            401 => ErrorKind::Authentication,
-            403 => ErrorKind::Permission,
-            404 => ErrorKind::NotFound,
-            413 => ErrorKind::TooLarge,
-            429 => ErrorKind::RateLimit,
-            503 | 529 => ErrorKind::Overloaded,
-            _ => ErrorKind::Api,
-        }
-    }
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Authentication,
+        ErrorKind::Permission,
+        ErrorKind::NotFound,
+        ErrorKind::MethodNotAllowed,
+        ErrorKind::TooLarge,
+        ErrorKind::HeadersTooLarge,
+        ErrorKind::RateLimit,
+        ErrorKind::Api,
+        ErrorKind::Unavailable,
+        ErrorKind::Overloaded,
+    ];
 
+    /// The one status table.
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::InvalidRequest => 400,
             ErrorKind::Authentication => 401,
             ErrorKind::Permission => 403,
             ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
             ErrorKind::TooLarge => 413,
+            ErrorKind::HeadersTooLarge => 431,
             ErrorKind::RateLimit => 429,
-            ErrorKind::Overloaded => 529,
             ErrorKind::Api => 500,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Overloaded => 529,
         }
+    }
+
+    /// An upstream's status read back through the same table (422 is a bad request too;
+    /// statuses no kind owns are [`ErrorKind::Api`]).
+    pub fn from_status(status: u16) -> Self {
+        if status == 422 {
+            return ErrorKind::InvalidRequest;
+        }
+        Self::ALL
+            .into_iter()
+            .find(|k| k.status() == status)
+            .unwrap_or(ErrorKind::Api)
     }
 }
 
-/// An error as read from any dialect's body.
+/// Every account for a model is cooling down: the body names the model and the seconds
+/// until the first one is usable again (CLIProxyAPI's `model_cooldown`), and the HTTP
+/// answer carries `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cooldown {
+    pub model: String,
+    pub reset_seconds: u64,
+}
+
+/// The one error type: read from any dialect's body, or made by the gateway, and written
+/// in the route's dialect by that dialect's `emit_error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The status an upstream answered with, when it is not the kind's own (a 502 reads
+    /// as [`ErrorKind::Api`]); `None` for the gateway's errors.
+    pub status: Option<u16>,
+    /// A specific code in place of the kind's (`model_cooldown`, `auth_unavailable`).
+    pub code: Option<&'static str>,
+    pub cooldown: Option<Cooldown>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            message: message.into(),
+            status: None,
+            code: None,
+            cooldown: None,
+        }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn http_status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.kind.status())
+    }
 }
 
 /// One step of a streamed response, dialect-neutral. Decoders turn upstream SSE
@@ -254,6 +315,24 @@ mod tests {
         }
         assert_eq!(Effort::from_budget(2000), Effort::Medium);
         assert_eq!(Effort::from_budget(64000), Effort::High);
+    }
+
+    #[test]
+    fn every_kind_has_one_status_and_reads_back_from_it() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_status(kind.status()), kind);
+        }
+        assert_eq!(ErrorKind::from_status(422), ErrorKind::InvalidRequest);
+        assert_eq!(ErrorKind::from_status(502), ErrorKind::Api);
+        let e = ApiError {
+            status: Some(502),
+            ..ApiError::new(ErrorKind::Api, "x")
+        };
+        assert_eq!(e.http_status(), 502);
+        assert_eq!(
+            ApiError::new(ErrorKind::Unavailable, "x").http_status(),
+            503
+        );
     }
 
     #[test]

@@ -3,20 +3,71 @@
 //! internal representation ([`ir`]) with one converter file per dialect
 //! ([`anthropic`], [`openai_chat`]): N+M converters, not N×M.
 //!
-//! Public entry points: [`translate_request`], [`translate_response`],
-//! [`translate_error`] and the incremental [`StreamTranslator`]. All are pure.
+//! Public entry points: [`probe`], [`rewrite_model`], [`translate_request`],
+//! [`translate_response`], [`translate_error`], [`error_body`], [`stream_error`] and
+//! the incremental [`StreamTranslator`]. All are pure.
+//!
+//! # The per-dialect interface
+//!
+//! Every dialect file `translate/<dialect>.rs` exposes the same items (its stream half
+//! may sit in the child module `<dialect>/stream.rs`, re-exported), and this file
+//! dispatches to them with one `match dialect` per operation, so adding a dialect is
+//! one file plus one arm in each of: [`Dialect::model_in_path`], `Dialect::converts`,
+//! the `dispatch` section (`parse_request`, `emit_request`, `parse_response`,
+//! `emit_response`, [`error_body`], [`stream_error`]) and the `Decoder`/`Encoder`
+//! enums (`new`, `decode`/`encode`, `finish`):
+//!
+//! ```text
+//! pub const MODEL_IN_PATH: bool;  // model in the URL path (Gemini) or the body's `model`
+//! pub fn parse_request(body: &[u8]) -> Result<ir::Request, TranslateError>;
+//! pub fn emit_request(r: &ir::Request) -> Result<Bytes, TranslateError>;
+//! pub fn parse_response(body: &[u8]) -> Result<ir::Response, TranslateError>;
+//! pub fn emit_response(r: &ir::Response, client_model: &str) -> Bytes;
+//! pub fn emit_error(e: &ir::ApiError) -> Bytes;          // the error body
+//! pub fn emit_stream_error(e: &ir::ApiError) -> Bytes;   // one complete SSE frame
+//!
+//! #[derive(Debug, Default)] pub struct StreamDecoder;    // upstream SSE → IR events
+//! impl StreamDecoder {
+//!     pub fn decode(&mut self, data: &str, out: &mut Vec<ir::Event>); // one `data:` payload
+//!     pub fn finish(&mut self, out: &mut Vec<ir::Event>);             // upstream EOF
+//! }
+//! #[derive(Debug)] pub struct StreamEncoder;             // IR events → client SSE frames
+//! impl StreamEncoder {
+//!     pub fn new(client_model: &str) -> Self;
+//!     pub fn encode(&mut self, ev: &ir::Event, out: &mut Vec<Bytes>);
+//!     pub fn error(&mut self, e: &ir::ApiError, out: &mut Vec<Bytes>); // in-stream error; ends the stream
+//!     pub fn finish(&mut self, out: &mut Vec<Bytes>);   // upstream EOF: close properly or report truncation
+//! }
+//! ```
+//!
+//! Rules the files follow: read with typed serde structs (`wire` has the lenient
+//! building blocks; unknown members are ignored, values of an unexpected shape are
+//! skipped rather than fatal), write from borrowed IR data with `Serialize` structs.
+//! `emit_request` writes `Request::model` into the body unless `MODEL_IN_PATH` (then
+//! the provider puts it in the URL, and `parse_request` leaves it empty for the route
+//! to fill from the path); responses echo `client_model`. Errors map [`ir::ErrorKind`]
+//! to the dialect's names; the HTTP status is the kind's ([`ir::ErrorKind::status`])
+//! unless [`ir::ApiError::status`] carries an upstream's. A parse error is
+//! [`TranslateError::Json`] for malformed JSON and
+//! [`TranslateError::Invalid`] for a wrong shape (serde's message names the field).
+//! Upstream error bodies are read by one shared reader ([`parse_error`]) because
+//! upstreams answer errors in any shape. (Gemini's error body lives in `error.rs`
+//! until Gemini has its dialect file.)
 
 pub mod anthropic;
+mod error;
 pub mod ir;
 pub mod openai_chat;
 #[cfg(test)]
 mod scenarios;
 mod sse;
+mod wire;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::value::RawValue;
 
+pub use error::parse_error;
 use ir::{ApiError, ErrorKind, Event};
 
 /// The API shape a route speaks (decides request parsing and error bodies).
@@ -25,6 +76,26 @@ pub enum Dialect {
     Anthropic,
     OpenAiChat,
     Gemini,
+}
+
+impl Dialect {
+    /// Where a request names its model: in the URL path (Gemini's
+    /// `models/{model}:generateContent`) rather than the body's `model`.
+    pub fn model_in_path(self) -> bool {
+        match self {
+            Dialect::Anthropic => anthropic::MODEL_IN_PATH,
+            Dialect::OpenAiChat => openai_chat::MODEL_IN_PATH,
+            Dialect::Gemini => true,
+        }
+    }
+
+    /// Whether this dialect has a converter file (translation to and from it works).
+    fn converts(self) -> bool {
+        match self {
+            Dialect::Anthropic | Dialect::OpenAiChat => true,
+            Dialect::Gemini => false,
+        }
+    }
 }
 
 /// The few request fields routing needs; the rest of the body is not interpreted.
@@ -50,7 +121,19 @@ pub enum ProbeError {
     NoModel,
 }
 
+/// A request body must be an object (serde would also read a struct from an array).
+fn require_object(body: &[u8]) -> Result<(), ProbeError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Ok(()),
+        Some(_) => Err(ProbeError::Json(
+            "request body must be a JSON object".into(),
+        )),
+    }
+}
+
+/// Reads `model` and `stream`; the rest of the body is skipped without being built.
 pub fn probe(body: &[u8]) -> Result<Probe, ProbeError> {
+    require_object(body)?;
     let raw: RawProbe =
         serde_json::from_slice(body).map_err(|e| ProbeError::Json(e.to_string()))?;
     let model = raw
@@ -63,15 +146,75 @@ pub fn probe(body: &[u8]) -> Result<Probe, ProbeError> {
     })
 }
 
-/// Replaces the top-level `model` (alias → upstream name). Only called when the names
-/// differ, so the common case forwards the client's bytes as received.
-pub fn rewrite_model(body: &Bytes, model: &str) -> Result<Bytes, ProbeError> {
-    let mut v: serde_json::Map<String, serde_json::Value> =
+/// Whether an OpenAI client asked for the separate usage chunk
+/// (`stream_options.include_usage`).
+pub fn wants_usage_chunk(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        stream_options: wire::Lax<Options>,
+    }
+    #[derive(Deserialize)]
+    struct Options {
+        #[serde(default)]
+        include_usage: wire::Lax<bool>,
+    }
+    wire::shape!(Map: Options);
+    serde_json::from_slice::<Body>(body)
+        .ok()
+        .and_then(|b| b.stream_options.0)
+        .and_then(|o| o.include_usage.0)
+        .unwrap_or(false)
+}
+
+/// The top-level `model` member as it appears in the body (null included).
+#[derive(Deserialize)]
+struct ModelSpan<'a> {
+    #[serde(default, borrow, deserialize_with = "raw_member")]
+    model: Option<&'a RawValue>,
+}
+
+fn raw_member<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Replaces the top-level `model` (alias → upstream name), or adds it. Every other byte
+/// is kept as received: the body is scanned once, never built into a tree.
+pub fn rewrite_model(body: &[u8], model: &str) -> Result<Bytes, ProbeError> {
+    require_object(body)?;
+    let span: ModelSpan =
         serde_json::from_slice(body).map_err(|e| ProbeError::Json(e.to_string()))?;
-    v.insert("model".into(), serde_json::Value::String(model.to_string()));
-    serde_json::to_vec(&v)
-        .map(Bytes::from)
-        .map_err(|e| ProbeError::Json(e.to_string()))
+    let quoted = serde_json::to_string(model).map_err(|e| ProbeError::Json(e.to_string()))?;
+    let (start, end, insert) = match span.model {
+        Some(raw) => {
+            // `raw` borrows from `body`, so its address gives its place in it.
+            let raw = raw.get().as_bytes();
+            let start = (raw.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+            if body.get(start..start.wrapping_add(raw.len())) != Some(raw) {
+                return Err(ProbeError::Json("cannot locate `model` in the body".into()));
+            }
+            (start, start + raw.len(), false)
+        }
+        None => {
+            let open = body.iter().position(|b| *b == b'{').unwrap_or(0) + 1;
+            (open, open, true)
+        }
+    };
+    let mut out = Vec::with_capacity(body.len() + quoted.len() + 10);
+    out.extend_from_slice(&body[..start]);
+    if insert {
+        out.extend_from_slice(b"\"model\":");
+    }
+    out.extend_from_slice(quoted.as_bytes());
+    if insert
+        && body[end..]
+            .iter()
+            .any(|b| !b.is_ascii_whitespace() && *b != b'}')
+    {
+        out.push(b',');
+    }
+    out.extend_from_slice(&body[end..]);
+    Ok(Bytes::from(out))
 }
 
 // ---------------------------------------------------------------- translation
@@ -88,22 +231,149 @@ pub enum TranslateError {
 
 impl From<serde_json::Error> for TranslateError {
     fn from(e: serde_json::Error) -> Self {
-        TranslateError::Json(e.to_string())
+        match e.classify() {
+            serde_json::error::Category::Data => TranslateError::Invalid(e.to_string()),
+            _ => TranslateError::Json(e.to_string()),
+        }
     }
 }
 
 /// Whether [`translate_request`] and friends can convert between the two dialects
 /// (same-dialect pairs are always "supported": they pass through).
 pub fn supports(from: Dialect, to: Dialect) -> bool {
-    from == to || (from != Dialect::Gemini && to != Dialect::Gemini)
+    from == to || (from.converts() && to.converts())
 }
 
-fn to_bytes(v: &Value) -> Result<Bytes, TranslateError> {
-    Ok(Bytes::from(serde_json::to_vec(v)?))
+// ---------------------------------------------------------------- dispatch
+// One `match` per operation of the per-dialect interface (see the module docs).
+
+fn no_converter(d: Dialect) -> TranslateError {
+    TranslateError::Unsupported { from: d, to: d }
 }
+
+fn parse_request(d: Dialect, body: &[u8]) -> Result<ir::Request, TranslateError> {
+    match d {
+        Dialect::Anthropic => anthropic::parse_request(body),
+        Dialect::OpenAiChat => openai_chat::parse_request(body),
+        Dialect::Gemini => Err(no_converter(d)),
+    }
+}
+
+fn emit_request(d: Dialect, r: &ir::Request) -> Result<Bytes, TranslateError> {
+    match d {
+        Dialect::Anthropic => anthropic::emit_request(r),
+        Dialect::OpenAiChat => openai_chat::emit_request(r),
+        Dialect::Gemini => Err(no_converter(d)),
+    }
+}
+
+fn parse_response(d: Dialect, body: &[u8]) -> Result<ir::Response, TranslateError> {
+    match d {
+        Dialect::Anthropic => anthropic::parse_response(body),
+        Dialect::OpenAiChat => openai_chat::parse_response(body),
+        Dialect::Gemini => Err(no_converter(d)),
+    }
+}
+
+fn emit_response(
+    d: Dialect,
+    r: &ir::Response,
+    client_model: &str,
+) -> Result<Bytes, TranslateError> {
+    match d {
+        Dialect::Anthropic => Ok(anthropic::emit_response(r, client_model)),
+        Dialect::OpenAiChat => Ok(openai_chat::emit_response(r, client_model)),
+        Dialect::Gemini => Err(no_converter(d)),
+    }
+}
+
+/// An error body in `dialect`'s shape.
+pub fn error_body(dialect: Dialect, err: &ApiError) -> Bytes {
+    match dialect {
+        Dialect::Anthropic => anthropic::emit_error(err),
+        Dialect::OpenAiChat => openai_chat::emit_error(err),
+        Dialect::Gemini => error::gemini::emit_error(err),
+    }
+}
+
+/// An error as one SSE frame in `dialect`'s shape, for failures after the first byte.
+pub fn stream_error(dialect: Dialect, err: &ApiError) -> Bytes {
+    match dialect {
+        Dialect::Anthropic => anthropic::emit_stream_error(err),
+        Dialect::OpenAiChat => openai_chat::emit_stream_error(err),
+        Dialect::Gemini => error::gemini::emit_stream_error(err),
+    }
+}
+
+#[derive(Debug)]
+enum Decoder {
+    Anthropic(anthropic::StreamDecoder),
+    OpenAiChat(openai_chat::StreamDecoder),
+}
+
+impl Decoder {
+    fn new(d: Dialect) -> Option<Self> {
+        match d {
+            Dialect::Anthropic => Some(Decoder::Anthropic(Default::default())),
+            Dialect::OpenAiChat => Some(Decoder::OpenAiChat(Default::default())),
+            Dialect::Gemini => None,
+        }
+    }
+
+    fn decode(&mut self, data: &str, out: &mut Vec<Event>) {
+        match self {
+            Decoder::Anthropic(d) => d.decode(data, out),
+            Decoder::OpenAiChat(d) => d.decode(data, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Event>) {
+        match self {
+            Decoder::Anthropic(d) => d.finish(out),
+            Decoder::OpenAiChat(d) => d.finish(out),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Encoder {
+    Anthropic(anthropic::StreamEncoder),
+    OpenAiChat(openai_chat::StreamEncoder),
+}
+
+impl Encoder {
+    fn new(d: Dialect, client_model: &str) -> Option<Self> {
+        match d {
+            Dialect::Anthropic => Some(Encoder::Anthropic(anthropic::StreamEncoder::new(
+                client_model,
+            ))),
+            Dialect::OpenAiChat => Some(Encoder::OpenAiChat(openai_chat::StreamEncoder::new(
+                client_model,
+            ))),
+            Dialect::Gemini => None,
+        }
+    }
+
+    fn encode(&mut self, ev: &Event, out: &mut Vec<Bytes>) {
+        match self {
+            Encoder::Anthropic(e) => e.encode(ev, out),
+            Encoder::OpenAiChat(e) => e.encode(ev, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Bytes>) {
+        match self {
+            Encoder::Anthropic(e) => e.finish(out),
+            Encoder::OpenAiChat(e) => e.finish(out),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- entry points
 
 /// Client request body in `from` → upstream request body in `to`, with `model` set to
-/// `upstream_model`. Fields `to` does not know are dropped.
+/// `upstream_model`. Fields `to` does not know are dropped. Same-dialect bodies keep
+/// every byte but the model.
 pub fn translate_request(
     from: Dialect,
     to: Dialect,
@@ -111,7 +381,7 @@ pub fn translate_request(
     upstream_model: &str,
 ) -> Result<Bytes, TranslateError> {
     if from == to {
-        return rewrite_model(&Bytes::copy_from_slice(body), upstream_model).map_err(|e| match e {
+        return rewrite_model(body, upstream_model).map_err(|e| match e {
             ProbeError::Json(m) => TranslateError::Json(m),
             ProbeError::NoModel => TranslateError::Invalid("no model".into()),
         });
@@ -119,19 +389,9 @@ pub fn translate_request(
     if !supports(from, to) {
         return Err(TranslateError::Unsupported { from, to });
     }
-    let v: Value = serde_json::from_slice(body)?;
-    let mut req = match from {
-        Dialect::Anthropic => anthropic::parse_request(&v)?,
-        Dialect::OpenAiChat => openai_chat::parse_request(&v)?,
-        Dialect::Gemini => return Err(TranslateError::Unsupported { from, to }),
-    };
+    let mut req = parse_request(from, body)?;
     req.model = upstream_model.to_string();
-    let out = match to {
-        Dialect::Anthropic => anthropic::emit_request(&req),
-        Dialect::OpenAiChat => openai_chat::emit_request(&req),
-        Dialect::Gemini => return Err(TranslateError::Unsupported { from, to }),
-    };
-    to_bytes(&out)
+    emit_request(to, &req)
 }
 
 /// Upstream non-stream response body in `from` → client response body in `to`,
@@ -145,25 +405,14 @@ pub fn translate_response(
     if !supports(from, to) {
         return Err(TranslateError::Unsupported { from, to });
     }
-    let v: Value = serde_json::from_slice(body)?;
     if from == to {
-        let mut v = v;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("model".into(), json!(client_model));
-        }
-        return to_bytes(&v);
+        return rewrite_model(body, client_model).map_err(|e| match e {
+            ProbeError::Json(m) => TranslateError::Json(m),
+            ProbeError::NoModel => TranslateError::Invalid("no model".into()),
+        });
     }
-    let resp = match from {
-        Dialect::Anthropic => anthropic::parse_response(&v)?,
-        Dialect::OpenAiChat => openai_chat::parse_response(&v)?,
-        Dialect::Gemini => return Err(TranslateError::Unsupported { from, to }),
-    };
-    let out = match to {
-        Dialect::Anthropic => anthropic::emit_response(&resp, client_model),
-        Dialect::OpenAiChat => openai_chat::emit_response(&resp, client_model),
-        Dialect::Gemini => return Err(TranslateError::Unsupported { from, to }),
-    };
-    to_bytes(&out)
+    let resp = parse_response(from, body)?;
+    emit_response(to, &resp, client_model)
 }
 
 /// Upstream error body (any status) in `from` → error body in `to`'s shape, keeping
@@ -173,126 +422,7 @@ pub fn translate_error(from: Dialect, to: Dialect, status: u16, body: &[u8]) -> 
     if from == to && !body.is_empty() {
         return Bytes::copy_from_slice(body);
     }
-    let err = parse_error(status, body);
-    error_body(to, status, &err)
-}
-
-/// An error body in `dialect`'s shape.
-pub fn error_body(dialect: Dialect, status: u16, err: &ApiError) -> Bytes {
-    let v = match dialect {
-        Dialect::Anthropic => anthropic::emit_error(err),
-        Dialect::OpenAiChat => openai_chat::emit_error(err),
-        Dialect::Gemini => json!({"error": {
-            "code": status,
-            "message": err.message,
-            "status": gemini_status(err.kind),
-        }}),
-    };
-    json_bytes(&v)
-}
-
-fn json_bytes(v: &Value) -> Bytes {
-    serde_json::to_vec(v).map(Bytes::from).unwrap_or_default()
-}
-
-fn gemini_status(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidRequest | ErrorKind::TooLarge => "INVALID_ARGUMENT",
-        ErrorKind::Authentication => "UNAUTHENTICATED",
-        ErrorKind::Permission => "PERMISSION_DENIED",
-        ErrorKind::NotFound => "NOT_FOUND",
-        ErrorKind::RateLimit => "RESOURCE_EXHAUSTED",
-        ErrorKind::Overloaded => "UNAVAILABLE",
-        ErrorKind::Api => "INTERNAL",
-    }
-}
-
-/// Error type/code/status names of every dialect → kind.
-pub(crate) fn kind_from_name(name: &str) -> Option<ErrorKind> {
-    Some(match name {
-        "invalid_request_error"
-        | "INVALID_ARGUMENT"
-        | "FAILED_PRECONDITION"
-        | "invalid_request" => ErrorKind::InvalidRequest,
-        "authentication_error" | "invalid_api_key" | "UNAUTHENTICATED" => ErrorKind::Authentication,
-        "permission_error" | "permission_denied" | "PERMISSION_DENIED" => ErrorKind::Permission,
-        "not_found_error" | "model_not_found" | "NOT_FOUND" => ErrorKind::NotFound,
-        "request_too_large" => ErrorKind::TooLarge,
-        "rate_limit_error"
-        | "rate_limit_exceeded"
-        | "insufficient_quota"
-        | "model_cooldown"
-        | "RESOURCE_EXHAUSTED" => ErrorKind::RateLimit,
-        "overloaded_error" | "overloaded" | "UNAVAILABLE" => ErrorKind::Overloaded,
-        "api_error" | "server_error" | "internal_server_error" | "INTERNAL" => ErrorKind::Api,
-        _ => return None,
-    })
-}
-
-/// Reads `{"error": …}` in any dialect's shape (`e` is the `error` member).
-pub(crate) fn parse_error_value(_root: &Value, e: &Value, status: u16) -> ApiError {
-    if let Some(s) = e.as_str() {
-        return ApiError {
-            kind: ErrorKind::from_status(status),
-            message: s.to_string(),
-        };
-    }
-    let kind = ["type", "code", "status"]
-        .iter()
-        .filter_map(|k| get_str(e, k))
-        .find_map(kind_from_name)
-        .unwrap_or_else(|| {
-            // OpenRouter and Gemini put the HTTP status in a numeric `code`.
-            let code = get_u64(e, "code")
-                .and_then(|c| u16::try_from(c).ok())
-                .unwrap_or(status);
-            ErrorKind::from_status(code)
-        });
-    let message = get_str(e, "message")
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("upstream returned status {status}"));
-    ApiError { kind, message }
-}
-
-/// Any dialect's error body (or a non-JSON body) → [`ApiError`].
-pub fn parse_error(status: u16, body: &[u8]) -> ApiError {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) => {
-            if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
-                return parse_error_value(&v, e, status);
-            }
-            let message = ["message", "detail"]
-                .iter()
-                .find_map(|k| get_str(&v, k))
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("upstream returned status {status}"));
-            ApiError {
-                kind: ErrorKind::from_status(status),
-                message,
-            }
-        }
-        Err(_) => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            let message = if text.is_empty() {
-                format!("upstream returned status {status}")
-            } else {
-                text.chars().take(2000).collect()
-            };
-            ApiError {
-                kind: ErrorKind::from_status(status),
-                message,
-            }
-        }
-    }
-}
-
-pub(crate) fn get_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-pub(crate) fn get_u64(v: &Value, key: &str) -> Option<u64> {
-    v.get(key).and_then(Value::as_u64)
+    error_body(to, &parse_error(status, body))
 }
 
 /// Re-labels a response id for the client's dialect: `theirs_abc` → `ours_abc`; an id
@@ -313,19 +443,15 @@ pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// What encoders report when the upstream stops before the message is complete.
+pub(crate) fn truncated_stream() -> ApiError {
+    ApiError::new(
+        ErrorKind::Api,
+        "upstream closed the stream before the message completed",
+    )
+}
+
 // ---------------------------------------------------------------- streams
-
-#[derive(Debug)]
-enum Decoder {
-    Anthropic(anthropic::StreamDecoder),
-    OpenAi(openai_chat::StreamDecoder),
-}
-
-#[derive(Debug)]
-enum Encoder {
-    Anthropic(anthropic::StreamEncoder),
-    OpenAi(openai_chat::StreamEncoder),
-}
 
 #[derive(Debug)]
 struct Pipeline {
@@ -338,23 +464,19 @@ struct Pipeline {
 impl Pipeline {
     fn event(&mut self, data: &str, out: &mut Vec<Bytes>) {
         self.events.clear();
-        match &mut self.decoder {
-            Decoder::Anthropic(d) => d.decode(data, &mut self.events),
-            Decoder::OpenAi(d) => d.decode(data, &mut self.events),
-        }
+        self.decoder.decode(data, &mut self.events);
         for ev in &self.events {
-            match &mut self.encoder {
-                Encoder::Anthropic(e) => e.encode(ev, out),
-                Encoder::OpenAi(e) => e.encode(ev, out),
-            }
+            self.encoder.encode(ev, out);
         }
     }
 
     fn finish(&mut self, out: &mut Vec<Bytes>) {
-        match &mut self.encoder {
-            Encoder::Anthropic(e) => e.finish(out),
-            Encoder::OpenAi(e) => e.finish(out),
+        self.events.clear();
+        self.decoder.finish(&mut self.events);
+        for ev in &self.events {
+            self.encoder.encode(ev, out);
         }
+        self.encoder.finish(out);
     }
 }
 
@@ -371,28 +493,16 @@ pub struct StreamTranslator {
 
 impl StreamTranslator {
     pub fn new(from: Dialect, to: Dialect, client_model: &str) -> Self {
-        let decoder = match from {
-            Dialect::Anthropic => Some(Decoder::Anthropic(anthropic::StreamDecoder::default())),
-            Dialect::OpenAiChat => Some(Decoder::OpenAi(openai_chat::StreamDecoder::default())),
-            Dialect::Gemini => None,
-        };
-        let encoder = match to {
-            Dialect::Anthropic => Some(Encoder::Anthropic(anthropic::StreamEncoder::new(
-                client_model,
-            ))),
-            Dialect::OpenAiChat => Some(Encoder::OpenAi(openai_chat::StreamEncoder::new(
-                client_model,
-                false,
-            ))),
-            Dialect::Gemini => None,
-        };
-        let pipeline = match (decoder, encoder) {
-            (Some(decoder), Some(encoder)) if from != to => Some(Pipeline {
-                decoder,
-                encoder,
-                events: Vec::new(),
-            }),
-            _ => None,
+        let pipeline = if from != to && supports(from, to) {
+            Decoder::new(from)
+                .zip(Encoder::new(to, client_model))
+                .map(|(decoder, encoder)| Pipeline {
+                    decoder,
+                    encoder,
+                    events: Vec::new(),
+                })
+        } else {
+            None
         };
         StreamTranslator {
             parser: sse::SseParser::default(),
@@ -405,7 +515,7 @@ impl StreamTranslator {
     /// rides on the `finish_reason` chunk, which every SDK tolerates.
     pub fn with_include_usage(mut self, include: bool) -> Self {
         if let Some(Pipeline {
-            encoder: Encoder::OpenAi(e),
+            encoder: Encoder::OpenAiChat(e),
             ..
         }) = &mut self.pipeline
         {
@@ -464,9 +574,68 @@ mod tests {
     }
 
     #[test]
+    fn probe_wants_an_object() {
+        assert!(matches!(probe(br#"["m", true]"#), Err(ProbeError::Json(_))));
+        assert!(matches!(probe(b" 5"), Err(ProbeError::Json(_))));
+    }
+
+    #[test]
     fn rewrite_keeps_other_fields_in_order() {
         let b = Bytes::from_static(br#"{"a":1,"model":"alias","z":[1]}"#);
         let out = rewrite_model(&b, "up/name").unwrap();
         assert_eq!(&out[..], br#"{"a":1,"model":"up/name","z":[1]}"#);
+    }
+
+    #[test]
+    fn rewrite_touches_only_the_top_level_model_bytes() {
+        let cases: [(&str, &str, &str); 6] = [
+            // Spacing, escapes and nested `model` members stay as sent.
+            (
+                "{ \"messages\": [{\"model\": \"inner\"}],\n  \"model\" : \"a\\u0062\" , \"x\":1.50}",
+                "up\"q",
+                "{ \"messages\": [{\"model\": \"inner\"}],\n  \"model\" : \"up\\\"q\" , \"x\":1.50}",
+            ),
+            (r#"{"model":null}"#, "m", r#"{"model":"m"}"#),
+            (r#"{"model":7,"a":1}"#, "m", r#"{"model":"m","a":1}"#),
+            (r#"{"a":1}"#, "m", r#"{"model":"m","a":1}"#),
+            (r#" { } "#, "m", r#" {"model":"m" } "#),
+            (
+                r#"{"id":"x","model":"claude"}"#,
+                "alias",
+                r#"{"id":"x","model":"alias"}"#,
+            ),
+        ];
+        for (body, model, want) in cases {
+            let out = rewrite_model(body.as_bytes(), model).unwrap();
+            assert_eq!(std::str::from_utf8(&out).unwrap(), want, "{body}");
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap();
+        }
+        assert!(rewrite_model(b"[1]", "m").is_err());
+        assert!(rewrite_model(b"{\"model\":", "m").is_err());
+    }
+
+    #[test]
+    fn usage_chunk_wish_is_read_without_failing_on_odd_bodies() {
+        assert!(wants_usage_chunk(
+            br#"{"model":"m","stream_options":{"include_usage":true}}"#
+        ));
+        for body in [
+            &br#"{"stream_options":{"include_usage":"yes"}}"#[..],
+            br#"{"stream_options":null}"#,
+            br#"{"model":"m"}"#,
+            b"nope",
+        ] {
+            assert!(!wants_usage_chunk(body));
+        }
+    }
+
+    #[test]
+    fn only_dialects_with_converters_translate() {
+        use Dialect::*;
+        assert!(supports(Anthropic, OpenAiChat) && supports(OpenAiChat, Anthropic));
+        assert!(supports(Gemini, Gemini));
+        assert!(!supports(Gemini, Anthropic) && !supports(OpenAiChat, Gemini));
+        assert!(!StreamTranslator::new(Gemini, Anthropic, "m").is_translating());
+        assert!(Gemini.model_in_path() && !Anthropic.model_in_path());
     }
 }

@@ -1,13 +1,410 @@
-//! OpenAI Chat Completions <-> internal representation.
+//! OpenAI Chat Completions <-> internal representation. The model is in the body.
+//!
+//! Upstreams of this dialect are often third-party "compatible" servers, so answers
+//! are read leniently: a member of an unexpected shape is skipped, not fatal.
 
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::error::{ErrorMember, read_member};
 use super::ir::{
     ApiError, Effort, ErrorKind, Event, Image, Message, Part, Reasoning, Request, Response, Role,
     StopReason, Tool, ToolChoice, Usage,
 };
-use super::{TranslateError, get_str, get_u64, new_id, sse};
+use super::wire::{Lax, LaxStr, LaxU64, StrOr, empty_schema, is_false, shape, to_bytes};
+use super::{TranslateError, new_id, sse};
+
+/// The model is the body's `model` member.
+pub const MODEL_IN_PATH: bool = false;
+
+// ---------------------------------------------------------------- wire: input
+
+#[derive(Deserialize)]
+struct InRequest {
+    #[serde(default)]
+    model: LaxStr,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    tools: Lax<Vec<InTool>>,
+    #[serde(default)]
+    tool_choice: StrOr<InToolChoice>,
+    #[serde(default)]
+    parallel_tool_calls: Lax<bool>,
+    #[serde(default)]
+    max_completion_tokens: LaxU64,
+    #[serde(default)]
+    max_tokens: LaxU64,
+    #[serde(default)]
+    temperature: Lax<f64>,
+    #[serde(default)]
+    top_p: Lax<f64>,
+    #[serde(default)]
+    stop: StrOr<Vec<LaxStr>>,
+    #[serde(default)]
+    stream: Lax<bool>,
+    #[serde(default)]
+    stream_options: Lax<InStreamOptions>,
+    #[serde(default)]
+    reasoning_effort: LaxStr,
+    /// OpenRouter-style `reasoning: {effort | max_tokens}`.
+    #[serde(default)]
+    reasoning: Lax<InReasoning>,
+    #[serde(default)]
+    user: LaxStr,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum InRole {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+    #[serde(other)]
+    Other,
+}
+
+/// A request message, or a response's `message`/`delta`: one flat struct for all roles.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InMessage {
+    role: Lax<InRole>,
+    content: StrOr<Vec<InPart>>,
+    tool_calls: Lax<Vec<InToolCall>>,
+    tool_call_id: LaxStr,
+    reasoning_content: LaxStr,
+    reasoning: LaxStr,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PartType {
+    Text,
+    InputText,
+    ImageUrl,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InPart {
+    #[serde(rename = "type")]
+    kind: Lax<PartType>,
+    text: LaxStr,
+    refusal: LaxStr,
+    image_url: StrOr<InImageUrl>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InImageUrl {
+    url: LaxStr,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InTool {
+    #[serde(rename = "type")]
+    kind: LaxStr,
+    function: Lax<InFunction>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InFunction {
+    name: LaxStr,
+    description: LaxStr,
+    parameters: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InToolChoice {
+    function: Lax<InNamed>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InNamed {
+    name: LaxStr,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InStreamOptions {
+    include_usage: Lax<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InReasoning {
+    max_tokens: LaxU64,
+    effort: LaxStr,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InToolCall {
+    id: LaxStr,
+    index: LaxU64,
+    function: Lax<InCallFunction>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InCallFunction {
+    name: LaxStr,
+    arguments: StrOr<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum InFinish {
+    Stop,
+    Length,
+    ToolCalls,
+    FunctionCall,
+    ContentFilter,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InUsage {
+    prompt_tokens: LaxU64,
+    completion_tokens: LaxU64,
+    prompt_tokens_details: Lax<InUsageDetails>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InUsageDetails {
+    cached_tokens: LaxU64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InChoice {
+    message: Lax<InMessage>,
+    delta: Lax<InMessage>,
+    finish_reason: Lax<InFinish>,
+}
+
+#[derive(Deserialize)]
+struct InResponse {
+    #[serde(default)]
+    id: LaxStr,
+    #[serde(default)]
+    model: LaxStr,
+    choices: Vec<InChoice>,
+    #[serde(default)]
+    usage: Lax<InUsage>,
+}
+
+/// A `chat.completion.chunk`, or an error object some upstreams send mid-stream. The
+/// `id` and `model` every chunk repeats are read once, from the first ([`InChunkHead`]).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InChunk {
+    choices: Lax<Vec<InChoice>>,
+    usage: Lax<InUsage>,
+    error: ErrorMember,
+}
+
+shape!(Map: InMessage, InPart, InImageUrl, InTool, InFunction, InToolChoice, InNamed);
+shape!(Map: InStreamOptions, InReasoning, InToolCall, InCallFunction, InUsage, InUsageDetails);
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InChunkHead {
+    id: LaxStr,
+    model: LaxStr,
+}
+
+shape!(Map: InChoice);
+shape!(Str: InRole, PartType, InFinish);
+
+// ---------------------------------------------------------------- wire: output
+
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    model: &'a str,
+    messages: Vec<OutMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<OutTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<OutToolChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "is_false")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<OutStreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+enum OutMessage<'a> {
+    System {
+        content: String,
+    },
+    User {
+        content: OutUserContent<'a>,
+    },
+    Assistant {
+        content: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<OutToolCall<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: String,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutUserContent<'a> {
+    Text(&'a str),
+    Parts(Vec<OutPart<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutPart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: OutImageUrl },
+}
+
+#[derive(Serialize)]
+struct OutImageUrl {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct OutToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutCallFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct OutCallFunction<'a> {
+    name: &'a str,
+    /// JSON text, as OpenAI sends and expects it.
+    arguments: String,
+}
+
+#[derive(Serialize)]
+struct OutTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct OutFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    parameters: &'a Value,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutToolChoice<'a> {
+    Mode(&'static str),
+    Named {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: OutNamed<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct OutNamed<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct OutStreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct OutUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_tokens_details: Option<OutUsageDetails>,
+}
+
+#[derive(Serialize)]
+struct OutUsageDetails {
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct OutResponse<'a> {
+    id: String,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: [OutChoice<'a>; 1],
+    usage: OutUsage,
+}
+
+#[derive(Serialize)]
+struct OutChoice<'a> {
+    index: u32,
+    message: OutRespMessage<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct OutRespMessage<'a> {
+    role: &'static str,
+    content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<OutToolCall<'a>>,
+}
+
+#[derive(Serialize)]
+struct OutError<'a> {
+    error: OutErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct OutErrorBody<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reset_seconds: Option<u64>,
+}
 
 // ---------------------------------------------------------------- requests
 
@@ -21,20 +418,19 @@ fn parse_effort(s: &str) -> Option<Reasoning> {
     }
 }
 
-/// Text of a `content` that may be a string or an array of text parts.
-fn text_of(c: Option<&Value>) -> String {
+/// Text of a `content` that may be a string or an array of text (or refusal) parts.
+fn text_of(c: StrOr<Vec<InPart>>) -> String {
     match c {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| get_str(p, "text").or_else(|| get_str(p, "refusal")))
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
+        StrOr::Str(s) => s,
+        StrOr::Other(parts) => parts
+            .into_iter()
+            .filter_map(|p| p.text.0.or(p.refusal.0))
+            .collect(),
+        StrOr::Neither => String::new(),
     }
 }
 
-fn parse_image_url(url: &str) -> Image {
+fn parse_image_url(url: String) -> Image {
     if let Some(rest) = url.strip_prefix("data:")
         && let Some((meta, data)) = rest.split_once(',')
         && let Some(media_type) = meta.strip_suffix(";base64")
@@ -44,152 +440,145 @@ fn parse_image_url(url: &str) -> Image {
             data: data.to_string(),
         };
     }
-    Image::Url(url.to_string())
+    Image::Url(url)
 }
 
-fn parse_user_content(c: Option<&Value>) -> Vec<Part> {
+fn parse_user_content(c: StrOr<Vec<InPart>>) -> Vec<Part> {
     match c {
-        Some(Value::String(s)) => vec![Part::Text(s.clone())],
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| match get_str(p, "type") {
-                Some("text") | Some("input_text") => {
-                    get_str(p, "text").map(|t| Part::Text(t.to_string()))
-                }
-                Some("image_url") => {
-                    let iu = p.get("image_url")?;
-                    let url = iu.as_str().or_else(|| get_str(iu, "url"))?;
+        StrOr::Str(s) => vec![Part::Text(s)],
+        StrOr::Other(parts) => parts
+            .into_iter()
+            .filter_map(|p| match p.kind.0? {
+                PartType::Text | PartType::InputText => p.text.0.map(Part::Text),
+                PartType::ImageUrl => {
+                    let url = match p.image_url {
+                        StrOr::Str(u) => u,
+                        StrOr::Other(o) => o.url.0?,
+                        StrOr::Neither => return None,
+                    };
                     Some(Part::Image(parse_image_url(url)))
                 }
-                _ => None,
+                PartType::Other => None,
             })
             .collect(),
-        _ => Vec::new(),
+        StrOr::Neither => Vec::new(),
     }
 }
 
-fn parse_arguments(args: Option<&Value>) -> Value {
+/// Tool-call arguments: JSON text (OpenAI) or an object (some compatible upstreams);
+/// anything that is not an object becomes `{}`.
+fn parse_arguments(args: StrOr<Value>) -> Value {
     match args {
-        Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+        StrOr::Str(s) => serde_json::from_str::<Value>(&s)
             .ok()
             .filter(Value::is_object)
-            .unwrap_or_else(|| json!({})),
-        Some(v @ Value::Object(_)) => v.clone(),
-        _ => json!({}),
+            .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
+        StrOr::Other(v) if v.is_object() => v,
+        _ => Value::Object(serde_json::Map::new()),
     }
 }
 
-pub fn parse_request(v: &Value) -> Result<Request, TranslateError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| TranslateError::Invalid("request body must be a JSON object".into()))?;
+/// An assistant message's `tool_calls` as tool-call parts (ids made up when missing).
+fn push_tool_calls(parts: &mut Vec<Part>, calls: Lax<Vec<InToolCall>>) {
+    for tc in calls.0.into_iter().flatten() {
+        let f = tc.function.0.unwrap_or_default();
+        parts.push(Part::ToolCall {
+            id: tc.id.0.unwrap_or_else(|| format!("call_{}", new_id())),
+            name: f.name.0.unwrap_or_default(),
+            arguments: parse_arguments(f.arguments),
+        });
+    }
+}
+
+pub fn parse_request(body: &[u8]) -> Result<Request, TranslateError> {
+    let w: InRequest = serde_json::from_slice(body)?;
     let mut r = Request {
-        model: get_str(v, "model").unwrap_or_default().to_string(),
+        model: w.model.0.unwrap_or_default(),
         ..Request::default()
     };
-    let messages = obj
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| TranslateError::Invalid("`messages` must be an array".into()))?;
-    for m in messages {
-        match get_str(m, "role") {
-            Some("system") | Some("developer") => {
-                let t = text_of(m.get("content"));
+    for m in w.messages {
+        match m.role.0 {
+            Some(InRole::System | InRole::Developer) => {
+                let t = text_of(m.content);
                 if !t.is_empty() {
                     r.system.push(t);
                 }
             }
-            Some("user") => r.messages.push(Message {
+            Some(InRole::User) => r.messages.push(Message {
                 role: Role::User,
-                parts: parse_user_content(m.get("content")),
+                parts: parse_user_content(m.content),
             }),
-            Some("assistant") => {
+            Some(InRole::Assistant) => {
                 let mut parts = Vec::new();
-                let t = text_of(m.get("content"));
+                let t = text_of(m.content);
                 if !t.is_empty() {
                     parts.push(Part::Text(t));
                 }
-                push_tool_calls(&mut parts, m);
+                push_tool_calls(&mut parts, m.tool_calls);
                 r.messages.push(Message {
                     role: Role::Assistant,
                     parts,
                 });
             }
-            Some("tool") => r.messages.push(Message {
+            Some(InRole::Tool) => r.messages.push(Message {
                 role: Role::User,
                 parts: vec![Part::ToolResult {
-                    call_id: get_str(m, "tool_call_id").unwrap_or_default().to_string(),
-                    content: parse_user_content(m.get("content")),
+                    call_id: m.tool_call_id.0.unwrap_or_default(),
+                    content: parse_user_content(m.content),
                     is_error: false,
                 }],
             }),
-            _ => {}
+            Some(InRole::Other) | None => {}
         }
     }
-    for t in obj
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if !matches!(get_str(t, "type"), None | Some("function")) {
+    for t in w.tools.0.into_iter().flatten() {
+        if !matches!(t.kind.0.as_deref(), None | Some("function")) {
             continue;
         }
-        let Some(f) = t.get("function") else { continue };
-        let Some(name) = get_str(f, "name") else {
-            continue;
-        };
+        let Some(f) = t.function.0 else { continue };
+        let Some(name) = f.name.0 else { continue };
         r.tools.push(Tool {
-            name: name.to_string(),
-            description: get_str(f, "description").map(str::to_string),
-            parameters: f
-                .get("parameters")
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            name,
+            description: f.description.0,
+            parameters: f.parameters.unwrap_or_else(empty_schema),
         });
     }
-    r.tool_choice = match obj.get("tool_choice") {
-        Some(Value::String(s)) => match s.as_str() {
+    r.tool_choice = match w.tool_choice {
+        StrOr::Str(s) => match s.as_str() {
             "auto" => Some(ToolChoice::Auto),
             "none" => Some(ToolChoice::None),
             "required" => Some(ToolChoice::Required),
             _ => None,
         },
-        Some(o @ Value::Object(_)) => o
-            .get("function")
-            .and_then(|f| get_str(f, "name"))
-            .map(|n| ToolChoice::Named(n.to_string())),
-        _ => None,
+        StrOr::Other(o) => o.function.0.and_then(|f| f.name.0).map(ToolChoice::Named),
+        StrOr::Neither => None,
     };
-    r.parallel_tool_calls = obj.get("parallel_tool_calls").and_then(Value::as_bool);
-    r.max_tokens = get_u64(v, "max_completion_tokens").or_else(|| get_u64(v, "max_tokens"));
-    r.temperature = obj.get("temperature").and_then(Value::as_f64);
-    r.top_p = obj.get("top_p").and_then(Value::as_f64);
-    r.stop = match obj.get("stop") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
+    r.parallel_tool_calls = w.parallel_tool_calls.0;
+    r.max_tokens = w.max_completion_tokens.0.or(w.max_tokens.0);
+    r.temperature = w.temperature.0;
+    r.top_p = w.top_p.0;
+    r.stop = match w.stop {
+        StrOr::Str(s) => vec![s],
+        StrOr::Other(a) => a.into_iter().filter_map(|s| s.0).collect(),
+        StrOr::Neither => Vec::new(),
     };
-    r.stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    r.include_usage = obj
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
+    r.stream = w.stream.0.unwrap_or(false);
+    r.include_usage = w
+        .stream_options
+        .0
+        .and_then(|o| o.include_usage.0)
         .unwrap_or(false);
-    r.reasoning = get_str(v, "reasoning_effort").and_then(parse_effort);
+    r.reasoning = w.reasoning_effort.0.as_deref().and_then(parse_effort);
     if r.reasoning.is_none()
-        && let Some(rs) = obj.get("reasoning")
+        && let Some(rs) = w.reasoning.0
     {
-        // OpenRouter-style `reasoning: {effort | max_tokens}`.
-        r.reasoning = get_u64(rs, "max_tokens")
+        r.reasoning = rs
+            .max_tokens
+            .0
             .map(Reasoning::Budget)
-            .or_else(|| get_str(rs, "effort").and_then(parse_effort));
+            .or_else(|| rs.effort.0.as_deref().and_then(parse_effort));
     }
-    r.user = get_str(v, "user").map(str::to_string);
+    r.user = w.user.0;
     Ok(r)
 }
 
@@ -200,18 +589,18 @@ fn image_url(i: &Image) -> String {
     }
 }
 
-fn user_content(parts: &[&Part]) -> Option<Value> {
+fn user_content<'a>(parts: &[&'a Part]) -> Option<OutUserContent<'a>> {
     match parts {
         [] => None,
-        [Part::Text(t)] => Some(json!(t)),
-        _ => Some(Value::Array(
+        [Part::Text(t)] => Some(OutUserContent::Text(t)),
+        _ => Some(OutUserContent::Parts(
             parts
                 .iter()
                 .filter_map(|p| match p {
-                    Part::Text(t) => Some(json!({"type": "text", "text": t})),
-                    Part::Image(i) => {
-                        Some(json!({"type": "image_url", "image_url": {"url": image_url(i)}}))
-                    }
+                    Part::Text(text) => Some(OutPart::Text { text }),
+                    Part::Image(i) => Some(OutPart::ImageUrl {
+                        image_url: OutImageUrl { url: image_url(i) },
+                    }),
                     _ => None,
                 })
                 .collect(),
@@ -219,9 +608,33 @@ fn user_content(parts: &[&Part]) -> Option<Value> {
     }
 }
 
-fn emit_messages(r: &Request, out: &mut Vec<Value>) {
+fn tool_calls(parts: &[Part]) -> Vec<OutToolCall<'_>> {
+    parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolCall {
+                id,
+                name,
+                arguments,
+            } => Some(OutToolCall {
+                id,
+                kind: "function",
+                function: OutCallFunction {
+                    name,
+                    arguments: arguments.to_string(),
+                },
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn emit_messages(r: &Request) -> Vec<OutMessage<'_>> {
+    let mut out = Vec::with_capacity(r.messages.len() + 1);
     if !r.system.is_empty() {
-        out.push(json!({"role": "system", "content": r.system.join("\n\n")}));
+        out.push(OutMessage::System {
+            content: r.system.join("\n\n"),
+        });
     }
     for m in &r.messages {
         match m.role {
@@ -234,17 +647,17 @@ fn emit_messages(r: &Request, out: &mut Vec<Value>) {
                         Part::ToolResult {
                             call_id, content, ..
                         } => {
-                            let text: String = content
+                            let text: Vec<&str> = content
                                 .iter()
                                 .filter_map(|c| match c {
                                     Part::Text(t) => Some(t.as_str()),
                                     _ => None,
                                 })
-                                .collect::<Vec<_>>()
-                                .join("\n");
-                            out.push(
-                                json!({"role": "tool", "tool_call_id": call_id, "content": text}),
-                            );
+                                .collect();
+                            out.push(OutMessage::Tool {
+                                tool_call_id: call_id,
+                                content: text.join("\n"),
+                            });
                             rest.extend(content.iter().filter(|c| matches!(c, Part::Image(_))));
                         }
                         Part::Text(t) if t.is_empty() => {}
@@ -252,8 +665,8 @@ fn emit_messages(r: &Request, out: &mut Vec<Value>) {
                         _ => {}
                     }
                 }
-                if let Some(c) = user_content(&rest) {
-                    out.push(json!({"role": "user", "content": c}));
+                if let Some(content) = user_content(&rest) {
+                    out.push(OutMessage::User { content });
                 }
             }
             Role::Assistant => {
@@ -265,118 +678,82 @@ fn emit_messages(r: &Request, out: &mut Vec<Value>) {
                         _ => None,
                     })
                     .collect();
-                let calls: Vec<Value> = m
-                    .parts
-                    .iter()
-                    .filter_map(|p| match p {
-                        Part::ToolCall {
-                            id,
-                            name,
-                            arguments,
-                        } => Some(json!({
-                            "id": id,
-                            "type": "function",
-                            "function": {"name": name, "arguments": arguments.to_string()},
-                        })),
-                        _ => None,
-                    })
-                    .collect();
+                let calls = tool_calls(&m.parts);
                 if text.is_empty() && calls.is_empty() {
                     continue;
                 }
-                let mut o = Map::new();
-                o.insert("role".into(), json!("assistant"));
-                o.insert(
-                    "content".into(),
-                    if text.is_empty() {
-                        Value::Null
-                    } else {
-                        json!(text)
-                    },
-                );
-                if !calls.is_empty() {
-                    o.insert("tool_calls".into(), Value::Array(calls));
-                }
-                out.push(Value::Object(o));
+                out.push(OutMessage::Assistant {
+                    content: (!text.is_empty()).then_some(text),
+                    tool_calls: calls,
+                });
             }
         }
     }
+    out
 }
 
-pub fn emit_request(r: &Request) -> Value {
-    let mut m = Map::new();
-    m.insert("model".into(), json!(r.model));
-    let mut msgs = Vec::with_capacity(r.messages.len() + 1);
-    emit_messages(r, &mut msgs);
-    m.insert("messages".into(), Value::Array(msgs));
-    if !r.tools.is_empty() {
-        let tools: Vec<Value> = r
-            .tools
-            .iter()
-            .map(|t| {
-                let mut f = Map::new();
-                f.insert("name".into(), json!(t.name));
-                if let Some(d) = &t.description {
-                    f.insert("description".into(), json!(d));
-                }
-                f.insert("parameters".into(), t.parameters.clone());
-                json!({"type": "function", "function": f})
-            })
-            .collect();
-        m.insert("tools".into(), Value::Array(tools));
-        if let Some(tc) = &r.tool_choice {
-            let v = match tc {
-                ToolChoice::Auto => json!("auto"),
-                ToolChoice::None => json!("none"),
-                ToolChoice::Required => json!("required"),
-                ToolChoice::Named(n) => json!({"type": "function", "function": {"name": n}}),
-            };
-            m.insert("tool_choice".into(), v);
-        }
-        if let Some(p) = r.parallel_tool_calls {
-            m.insert("parallel_tool_calls".into(), json!(p));
-        }
-    }
-    if let Some(n) = r.max_tokens {
-        m.insert("max_tokens".into(), json!(n));
-    }
-    if let Some(t) = r.temperature {
-        m.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = r.top_p {
-        m.insert("top_p".into(), json!(p));
-    }
-    if !r.stop.is_empty() {
-        m.insert("stop".into(), json!(r.stop));
-    }
-    if r.stream {
-        m.insert("stream".into(), json!(true));
-        // Always ask: the Anthropic side reports usage in message_delta.
-        m.insert("stream_options".into(), json!({"include_usage": true}));
-    }
+pub fn emit_request(r: &Request) -> Result<Bytes, TranslateError> {
+    let tools: Vec<OutTool> = r
+        .tools
+        .iter()
+        .map(|t| OutTool {
+            kind: "function",
+            function: OutFunction {
+                name: &t.name,
+                description: t.description.as_deref(),
+                parameters: &t.parameters,
+            },
+        })
+        .collect();
+    let has_tools = !tools.is_empty();
+    let tool_choice = r
+        .tool_choice
+        .as_ref()
+        .filter(|_| has_tools)
+        .map(|tc| match tc {
+            ToolChoice::Auto => OutToolChoice::Mode("auto"),
+            ToolChoice::None => OutToolChoice::Mode("none"),
+            ToolChoice::Required => OutToolChoice::Mode("required"),
+            ToolChoice::Named(name) => OutToolChoice::Named {
+                kind: "function",
+                function: OutNamed { name },
+            },
+        });
     let effort = match r.reasoning {
         Some(Reasoning::Effort(e)) => Some(e),
         Some(Reasoning::Budget(b)) => Some(Effort::from_budget(b)),
         _ => None,
     };
-    if let Some(e) = effort {
-        m.insert("reasoning_effort".into(), json!(e.as_str()));
-    }
-    if let Some(u) = &r.user {
-        m.insert("user".into(), json!(u));
-    }
-    Value::Object(m)
+    let out = OutRequest {
+        model: &r.model,
+        messages: emit_messages(r),
+        tools,
+        tool_choice,
+        parallel_tool_calls: r.parallel_tool_calls.filter(|_| has_tools),
+        max_tokens: r.max_tokens,
+        temperature: r.temperature,
+        top_p: r.top_p,
+        stop: &r.stop,
+        stream: r.stream,
+        // Always ask: the Anthropic side reports usage in message_delta.
+        stream_options: r.stream.then_some(OutStreamOptions {
+            include_usage: true,
+        }),
+        reasoning_effort: effort.map(Effort::as_str),
+        user: r.user.as_deref(),
+    };
+    Ok(Bytes::from(serde_json::to_vec(&out)?))
 }
 
 // ---------------------------------------------------------------- responses
 
-fn parse_finish(s: &str) -> Option<StopReason> {
+fn parse_finish(s: InFinish) -> Option<StopReason> {
     match s {
-        "stop" => Some(StopReason::EndTurn),
-        "length" => Some(StopReason::MaxTokens),
-        "tool_calls" | "function_call" => Some(StopReason::ToolUse),
-        "content_filter" => Some(StopReason::Refusal),
-        _ => None,
+        InFinish::Stop => Some(StopReason::EndTurn),
+        InFinish::Length => Some(StopReason::MaxTokens),
+        InFinish::ToolCalls | InFinish::FunctionCall => Some(StopReason::ToolUse),
+        InFinish::ContentFilter => Some(StopReason::Refusal),
+        InFinish::Other => None,
     }
 }
 
@@ -389,47 +766,31 @@ fn finish_str(s: &StopReason) -> &'static str {
     }
 }
 
-fn parse_usage(u: &Value) -> Usage {
+fn parse_usage(u: &InUsage) -> Usage {
     let cached = u
-        .get("prompt_tokens_details")
-        .and_then(|d| get_u64(d, "cached_tokens"));
+        .prompt_tokens_details
+        .0
+        .as_ref()
+        .and_then(|d| d.cached_tokens.0);
     Usage {
-        input: get_u64(u, "prompt_tokens").map(|p| p.saturating_sub(cached.unwrap_or(0))),
-        output: get_u64(u, "completion_tokens"),
+        input: u
+            .prompt_tokens
+            .0
+            .map(|p| p.saturating_sub(cached.unwrap_or(0))),
+        output: u.completion_tokens.0,
         cache_read: cached,
         cache_creation: None,
     }
 }
 
-fn emit_usage(u: &Usage) -> Value {
+fn emit_usage(u: &Usage) -> OutUsage {
     let prompt = u.input.unwrap_or(0) + u.cache_read.unwrap_or(0) + u.cache_creation.unwrap_or(0);
     let completion = u.output.unwrap_or(0);
-    let mut o = Map::new();
-    o.insert("prompt_tokens".into(), json!(prompt));
-    o.insert("completion_tokens".into(), json!(completion));
-    o.insert("total_tokens".into(), json!(prompt + completion));
-    if let Some(c) = u.cache_read {
-        o.insert("prompt_tokens_details".into(), json!({"cached_tokens": c}));
-    }
-    Value::Object(o)
-}
-
-/// An assistant message's `tool_calls` as tool-call parts (ids made up when missing).
-fn push_tool_calls(parts: &mut Vec<Part>, msg: &Value) {
-    for tc in msg
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let f = tc.get("function").unwrap_or(&Value::Null);
-        parts.push(Part::ToolCall {
-            id: get_str(tc, "id")
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("call_{}", new_id())),
-            name: get_str(f, "name").unwrap_or_default().to_string(),
-            arguments: parse_arguments(f.get("arguments")),
-        });
+    OutUsage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: prompt + completion,
+        prompt_tokens_details: u.cache_read.map(|c| OutUsageDetails { cached_tokens: c }),
     }
 }
 
@@ -442,334 +803,136 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-pub fn parse_response(v: &Value) -> Result<Response, TranslateError> {
-    let choice = v
-        .get("choices")
-        .and_then(|c| c.get(0))
+pub fn parse_response(body: &[u8]) -> Result<Response, TranslateError> {
+    let w: InResponse = serde_json::from_slice(body)?;
+    let choice = w
+        .choices
+        .into_iter()
+        .next()
         .ok_or_else(|| TranslateError::Invalid("response has no `choices`".into()))?;
-    let msg = choice.get("message").unwrap_or(&Value::Null);
+    let msg = choice.message.0.unwrap_or_default();
     let mut parts = Vec::new();
-    let thinking = get_str(msg, "reasoning_content").or_else(|| get_str(msg, "reasoning"));
+    let thinking = msg.reasoning_content.non_empty().or(msg.reasoning.0);
     if let Some(t) = thinking.filter(|t| !t.is_empty()) {
         parts.push(Part::Thinking {
-            text: t.to_string(),
+            text: t,
             signature: None,
         });
     }
-    let text = text_of(msg.get("content"));
+    let text = text_of(msg.content);
     if !text.is_empty() {
         parts.push(Part::Text(text));
     }
-    push_tool_calls(&mut parts, msg);
+    push_tool_calls(&mut parts, msg.tool_calls);
+    let has_calls = parts.iter().any(|p| matches!(p, Part::ToolCall { .. }));
     Ok(Response {
-        id: get_str(v, "id").unwrap_or_default().to_string(),
-        model: get_str(v, "model").unwrap_or_default().to_string(),
-        stop: get_str(choice, "finish_reason")
-            .and_then(parse_finish)
-            .map(|s| {
-                // Some compatible upstreams report "stop" after tool calls.
-                let has_calls = parts.iter().any(|p| matches!(p, Part::ToolCall { .. }));
-                if has_calls && s == StopReason::EndTurn {
-                    StopReason::ToolUse
-                } else {
-                    s
-                }
-            }),
-        usage: v.get("usage").map(parse_usage).unwrap_or_default(),
+        id: w.id.0.unwrap_or_default(),
+        model: w.model.0.unwrap_or_default(),
+        stop: choice.finish_reason.0.and_then(parse_finish).map(|s| {
+            // Some compatible upstreams report "stop" after tool calls.
+            if has_calls && s == StopReason::EndTurn {
+                StopReason::ToolUse
+            } else {
+                s
+            }
+        }),
+        usage: w.usage.0.as_ref().map(parse_usage).unwrap_or_default(),
         parts,
     })
 }
 
-pub fn emit_response(r: &Response, client_model: &str) -> Value {
+pub fn emit_response(r: &Response, client_model: &str) -> Bytes {
     let mut text = String::new();
     let mut reasoning = String::new();
-    let mut calls = Vec::new();
     for p in &r.parts {
         match p {
             Part::Text(t) => text.push_str(t),
             Part::Thinking { text: t, .. } => reasoning.push_str(t),
-            Part::ToolCall {
-                id,
-                name,
-                arguments,
-            } => calls.push(json!({
-                "id": id,
-                "type": "function",
-                "function": {"name": name, "arguments": arguments.to_string()},
-            })),
             _ => {}
         }
     }
-    let mut msg = Map::new();
-    msg.insert("role".into(), json!("assistant"));
-    msg.insert(
-        "content".into(),
-        if text.is_empty() && !calls.is_empty() {
-            Value::Null
-        } else {
-            json!(text)
-        },
-    );
-    if !reasoning.is_empty() {
-        msg.insert("reasoning_content".into(), json!(reasoning));
-    }
-    if !calls.is_empty() {
-        msg.insert("tool_calls".into(), Value::Array(calls));
-    }
-    json!({
-        "id": completion_id(&r.id),
-        "object": "chat.completion",
-        "created": now(),
-        "model": client_model,
-        "choices": [{
-            "index": 0,
-            "message": msg,
-            "logprobs": null,
-            "finish_reason": r.stop.as_ref().map(finish_str),
+    let calls = tool_calls(&r.parts);
+    let message = OutRespMessage {
+        role: "assistant",
+        content: (!text.is_empty() || calls.is_empty()).then_some(text),
+        reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+        tool_calls: calls,
+    };
+    to_bytes(&OutResponse {
+        id: completion_id(&r.id),
+        object: "chat.completion",
+        created: now(),
+        model: client_model,
+        choices: [OutChoice {
+            index: 0,
+            message,
+            logprobs: None,
+            finish_reason: r.stop.as_ref().map(finish_str),
         }],
-        "usage": emit_usage(&r.usage),
+        usage: emit_usage(&r.usage),
     })
 }
 
 // ---------------------------------------------------------------- errors
 
-pub fn emit_error(e: &ApiError) -> Value {
-    let (ty, code) = match e.kind {
-        ErrorKind::InvalidRequest => ("invalid_request_error", Value::Null),
-        ErrorKind::Authentication => ("authentication_error", json!("invalid_api_key")),
-        ErrorKind::Permission => ("permission_error", json!("permission_denied")),
-        ErrorKind::NotFound => ("invalid_request_error", json!("model_not_found")),
-        ErrorKind::TooLarge => ("invalid_request_error", json!("request_too_large")),
-        ErrorKind::RateLimit => ("rate_limit_error", json!("rate_limit_exceeded")),
-        ErrorKind::Overloaded => ("server_error", json!("overloaded")),
-        ErrorKind::Api => ("server_error", json!("internal_server_error")),
-    };
-    json!({"error": {"message": e.message, "type": ty, "code": code}})
+/// `type` and default `code` per kind (CLIProxyAPI's and OpenAI's names).
+pub fn error_names(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
+    match kind {
+        ErrorKind::InvalidRequest => ("invalid_request_error", None),
+        ErrorKind::Authentication => ("authentication_error", Some("invalid_api_key")),
+        ErrorKind::Permission => ("permission_error", Some("permission_denied")),
+        ErrorKind::NotFound => ("invalid_request_error", Some("model_not_found")),
+        ErrorKind::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
+        ErrorKind::TooLarge => ("invalid_request_error", Some("request_too_large")),
+        ErrorKind::HeadersTooLarge => ("invalid_request_error", Some("headers_too_large")),
+        ErrorKind::RateLimit => ("rate_limit_error", Some("rate_limit_exceeded")),
+        ErrorKind::Overloaded | ErrorKind::Unavailable => ("server_error", Some("overloaded")),
+        ErrorKind::Api => ("server_error", Some("internal_server_error")),
+    }
+}
+
+fn out_error(e: &ApiError) -> OutError<'_> {
+    let (kind, code) = error_names(e.kind);
+    OutError {
+        error: OutErrorBody {
+            message: &e.message,
+            kind,
+            code: e.code.or(code),
+            model: e.cooldown.as_ref().map(|c| c.model.as_str()),
+            reset_seconds: e.cooldown.as_ref().map(|c| c.reset_seconds),
+        },
+    }
+}
+
+/// `{"error":{"message","type","code"}}`, plus `model` and `reset_seconds` on a
+/// cooldown.
+pub fn emit_error(e: &ApiError) -> Bytes {
+    to_bytes(&out_error(e))
+}
+
+/// The same body as a `data:` frame, for failures after the first byte.
+pub fn emit_stream_error(e: &ApiError) -> Bytes {
+    sse::frame(None, &out_error(e))
 }
 
 // ---------------------------------------------------------------- streams
 
-/// OpenAI chat.completion.chunk frames (upstream) → IR events.
-#[derive(Debug, Default)]
-pub struct StreamDecoder {
-    started: bool,
-    /// OpenAI tool_calls indices already announced.
-    tools: Vec<u64>,
-}
-
-impl StreamDecoder {
-    pub fn decode(&mut self, data: &str, out: &mut Vec<Event>) {
-        if data.trim() == "[DONE]" {
-            out.push(Event::Done);
-            return;
-        }
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            return;
-        };
-        if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
-            out.push(Event::Error(super::parse_error_value(&v, e, 500)));
-            return;
-        }
-        if !self.started {
-            self.started = true;
-            out.push(Event::Start {
-                id: get_str(&v, "id").unwrap_or_default().to_string(),
-                model: get_str(&v, "model").unwrap_or_default().to_string(),
-            });
-        }
-        let mut finish = None;
-        if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
-            let d = choice.get("delta").unwrap_or(&Value::Null);
-            let thinking = get_str(d, "reasoning_content").or_else(|| get_str(d, "reasoning"));
-            if let Some(t) = thinking.filter(|t| !t.is_empty()) {
-                out.push(Event::Thinking(t.to_string()));
-            }
-            if let Some(t) = get_str(d, "content").filter(|t| !t.is_empty()) {
-                out.push(Event::Text(t.to_string()));
-            }
-            for (pos, tc) in d
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let oai_index = get_u64(tc, "index").unwrap_or(pos as u64);
-                let f = tc.get("function").unwrap_or(&Value::Null);
-                let index = match self.tools.iter().position(|i| *i == oai_index) {
-                    Some(i) => i,
-                    None => {
-                        self.tools.push(oai_index);
-                        let index = self.tools.len() - 1;
-                        out.push(Event::ToolStart {
-                            index,
-                            id: get_str(tc, "id")
-                                .map(str::to_string)
-                                .unwrap_or_else(|| format!("call_{}", new_id())),
-                            name: get_str(f, "name").unwrap_or_default().to_string(),
-                        });
-                        index
-                    }
-                };
-                if let Some(a) = get_str(f, "arguments").filter(|a| !a.is_empty()) {
-                    out.push(Event::ToolArgs {
-                        index,
-                        fragment: a.to_string(),
-                    });
-                }
-            }
-            finish = get_str(choice, "finish_reason").and_then(parse_finish);
-        }
-        if let Some(s) = finish {
-            out.push(Event::Finish(s));
-        }
-        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            out.push(Event::Usage(parse_usage(u)));
-        }
-    }
-}
-
-/// IR events → OpenAI chat.completion.chunk frames (client side).
-#[derive(Debug)]
-pub struct StreamEncoder {
-    id: String,
-    model: String,
-    created: i64,
-    include_usage: bool,
-    started: bool,
-    finished: bool,
-    errored: bool,
-    done: bool,
-    usage: Usage,
-}
-
-impl StreamEncoder {
-    pub fn new(client_model: &str, include_usage: bool) -> Self {
-        StreamEncoder {
-            id: String::new(),
-            model: client_model.to_string(),
-            created: now(),
-            include_usage,
-            started: false,
-            finished: false,
-            errored: false,
-            done: false,
-            usage: Usage::default(),
-        }
-    }
-
-    pub fn set_include_usage(&mut self, include: bool) {
-        self.include_usage = include;
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
-        json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        })
-    }
-
-    fn start(&mut self, id: &str, out: &mut Vec<Bytes>) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        self.id = completion_id(id);
-        let c = self.chunk(json!({"role": "assistant", "content": ""}), None);
-        out.push(sse::frame(None, &c));
-    }
-
-    fn delta(&mut self, delta: Value, out: &mut Vec<Bytes>) {
-        self.start("", out);
-        let c = self.chunk(delta, None);
-        out.push(sse::frame(None, &c));
-    }
-
-    fn done(&mut self, out: &mut Vec<Bytes>) {
-        if self.done {
-            return;
-        }
-        if self.finished && self.include_usage {
-            let c = json!({
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": emit_usage(&self.usage),
-            });
-            out.push(sse::frame(None, &c));
-        }
-        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        self.done = true;
-    }
-
-    pub fn encode(&mut self, ev: &Event, out: &mut Vec<Bytes>) {
-        if self.done || self.errored {
-            return;
-        }
-        match ev {
-            Event::Start { id, .. } => self.start(id, out),
-            Event::Text(t) if !t.is_empty() => self.delta(json!({"content": t}), out),
-            Event::Thinking(t) if !t.is_empty() => self.delta(json!({"reasoning_content": t}), out),
-            Event::ToolStart { index, id, name } => self.delta(
-                json!({"tool_calls": [{
-                    "index": index,
-                    "id": id,
-                    "type": "function",
-                    "function": {"name": name, "arguments": ""},
-                }]}),
-                out,
-            ),
-            Event::ToolArgs { index, fragment } if !fragment.is_empty() => self.delta(
-                json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
-                out,
-            ),
-            Event::Usage(u) => self.usage.merge(u),
-            Event::Finish(s) => {
-                if self.finished {
-                    return;
-                }
-                self.start("", out);
-                let mut c = self.chunk(json!({}), Some(finish_str(s)));
-                if !self.include_usage && !self.usage.is_empty() {
-                    c["usage"] = emit_usage(&self.usage);
-                }
-                out.push(sse::frame(None, &c));
-                self.finished = true;
-            }
-            Event::Done => self.done(out),
-            Event::Error(e) => {
-                out.push(sse::frame(None, &emit_error(e)));
-                self.errored = true;
-            }
-            Event::Signature(_) | Event::Text(_) | Event::Thinking(_) | Event::ToolArgs { .. } => {}
-        }
-    }
-
-    /// Upstream EOF.
-    pub fn finish(&mut self, out: &mut Vec<Bytes>) {
-        if self.done {
-            return;
-        }
-        if !self.finished && !self.errored {
-            let e = ApiError {
-                kind: ErrorKind::Api,
-                message: "upstream closed the stream before the message completed".into(),
-            };
-            out.push(sse::frame(None, &emit_error(&e)));
-            self.errored = true;
-        }
-        self.done(out);
-    }
-}
+mod stream;
+pub use stream::{StreamDecoder, StreamEncoder};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn args(v: Value) -> Value {
+        let raw = serde_json::to_vec(&json!({"a": v})).unwrap();
+        #[derive(Deserialize)]
+        struct W {
+            a: StrOr<Value>,
+        }
+        parse_arguments(serde_json::from_slice::<W>(&raw).unwrap().a)
+    }
 
     #[test]
     fn ids_get_the_completion_prefix() {
@@ -780,72 +943,65 @@ mod tests {
     #[test]
     fn image_urls_split_data_from_links() {
         assert_eq!(
-            parse_image_url("data:image/webp;base64,UklGR"),
+            parse_image_url("data:image/webp;base64,UklGR".into()),
             Image::Base64 {
                 media_type: "image/webp".into(),
                 data: "UklGR".into()
             }
         );
         assert_eq!(
-            parse_image_url("https://x/y.png"),
+            parse_image_url("https://x/y.png".into()),
             Image::Url("https://x/y.png".into())
         );
         assert_eq!(
-            image_url(&parse_image_url("data:image/png;base64,AA==")),
+            image_url(&parse_image_url("data:image/png;base64,AA==".into())),
             "data:image/png;base64,AA=="
         );
     }
 
     #[test]
     fn bad_tool_arguments_become_an_empty_object() {
-        assert_eq!(parse_arguments(Some(&json!("{\"a\":"))), json!({}));
-        assert_eq!(parse_arguments(Some(&json!("[1]"))), json!({}));
-        assert_eq!(parse_arguments(Some(&json!(""))), json!({}));
-        assert_eq!(parse_arguments(Some(&json!("{\"a\":1}"))), json!({"a": 1}));
-        assert_eq!(parse_arguments(Some(&json!({"b": 2}))), json!({"b": 2}));
-    }
-
-    #[test]
-    fn decoder_handles_tool_calls_without_index_and_usage_in_finish_chunk() {
-        let mut d = StreamDecoder::default();
-        let mut out = Vec::new();
-        d.decode(
-            r#"{"id":"x","choices":[{"index":0,"delta":{"tool_calls":[{"id":"c1","function":{"name":"f","arguments":"{\"a\":1}"}},{"id":"c2","function":{"name":"g","arguments":"{}"}}]}}]}"#,
-            &mut out,
-        );
-        d.decode(
-            r#"{"id":"x","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#,
-            &mut out,
-        );
-        d.decode(" [DONE] ", &mut out);
-        assert_eq!(out.len(), 8);
-        assert_eq!(
-            out[3],
-            Event::ToolStart {
-                index: 1,
-                id: "c2".into(),
-                name: "g".into()
-            }
-        );
-        assert_eq!(out[5], Event::Finish(StopReason::ToolUse));
-        assert!(matches!(out[6], Event::Usage(Usage { input: Some(3), .. })));
-        assert_eq!(out[7], Event::Done);
+        assert_eq!(args(json!("{\"a\":")), json!({}));
+        assert_eq!(args(json!("[1]")), json!({}));
+        assert_eq!(args(json!("")), json!({}));
+        assert_eq!(args(json!([1])), json!({}));
+        assert_eq!(args(json!("{\"a\":1}")), json!({"a": 1}));
+        assert_eq!(args(json!({"b": 2})), json!({"b": 2}));
     }
 
     #[test]
     fn developer_and_system_messages_join_the_system_prompt() {
-        let r = parse_request(&json!({"model": "m", "messages": [
+        let r = parse_request(
+            br#"{"model": "m", "messages": [
             {"role": "developer", "content": "a"},
             {"role": "system", "content": [{"type": "text", "text": "b"}]},
             {"role": "user", "content": "hi"}
-        ]}))
+        ]}"#,
+        )
         .unwrap();
         assert_eq!(r.system, vec!["a".to_string(), "b".to_string()]);
         assert_eq!(r.messages.len(), 1);
-        let v = emit_request(&r);
+        let v: Value = serde_json::from_slice(&emit_request(&r).unwrap()).unwrap();
         assert_eq!(
             v["messages"][0],
             json!({"role": "system", "content": "a\n\nb"})
+        );
+    }
+
+    #[test]
+    fn error_codes_follow_the_kind_unless_set() {
+        let body = |e: &ApiError| serde_json::from_slice::<Value>(&emit_error(e)).unwrap();
+        assert_eq!(
+            body(&ApiError::new(ErrorKind::Permission, "no")),
+            json!({"error": {"message": "no", "type": "permission_error", "code": "permission_denied"}})
+        );
+        assert_eq!(
+            body(&ApiError::new(ErrorKind::InvalidRequest, "bad")),
+            json!({"error": {"message": "bad", "type": "invalid_request_error", "code": null}})
+        );
+        assert_eq!(
+            body(&ApiError::new(ErrorKind::Unavailable, "none").with_code("auth_unavailable")),
+            json!({"error": {"message": "none", "type": "server_error", "code": "auth_unavailable"}})
         );
     }
 }

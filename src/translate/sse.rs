@@ -90,7 +90,7 @@ impl SseParser {
 }
 
 /// One complete SSE frame: optional `event:` line, one `data:` line, blank line.
-pub(crate) fn frame(event: Option<&str>, data: &serde_json::Value) -> bytes::Bytes {
+pub(crate) fn frame<T: serde::Serialize + ?Sized>(event: Option<&str>, data: &T) -> bytes::Bytes {
     let mut buf = Vec::with_capacity(128);
     if let Some(e) = event {
         buf.extend_from_slice(b"event: ");
@@ -100,7 +100,7 @@ pub(crate) fn frame(event: Option<&str>, data: &serde_json::Value) -> bytes::Byt
     buf.extend_from_slice(b"data: ");
     let mark = buf.len();
     if serde_json::to_writer(&mut buf, data).is_err() {
-        // Unreachable for a `Value`; never emit an empty `data:` frame regardless.
+        // Unreachable for our wire structs; never emit an empty `data:` frame regardless.
         buf.truncate(mark);
         buf.extend_from_slice(b"{}");
     }

@@ -15,7 +15,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::error::{ApiError, Kind};
+use super::error::{ApiError, Cooldown, Kind, respond};
 use super::state::{AppState, Snapshot};
 use crate::auth::credential::{AccountState, CredentialSecret, OAuthAccount};
 use crate::auth::refresh::{self, RefreshError, Trigger};
@@ -41,7 +41,7 @@ pub async fn execute(state: &AppState, call: Call) -> Response {
     let snap = state.current();
     match execute_in(state, &snap, &call).await {
         Ok(r) => r,
-        Err(e) => axum::response::IntoResponse::into_response(e),
+        Err(e) => respond(call.dialect, &e),
     }
 }
 
@@ -272,7 +272,7 @@ fn no_route(snap: &Snapshot, call: &Call) -> ApiError {
                 .join(", ")
         )
     };
-    ApiError::new(call.dialect, StatusCode::NOT_FOUND, Kind::NotFound, msg)
+    ApiError::new(Kind::NotFound, msg)
 }
 
 /// 429 `model_cooldown` (when `wait` says the first route is free again) or 503
@@ -303,36 +303,29 @@ fn final_error(
     match wait {
         Some(wait) => {
             let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-            let mut e = ApiError::new(
-                call.dialect,
-                StatusCode::TOO_MANY_REQUESTS,
-                Kind::RateLimit,
-                format!(
-                    "All credentials for model {} are cooling down — {detail}",
-                    call.model
-                ),
-            );
-            e.code = Some("model_cooldown");
-            e.retry_after = Some(secs);
-            let mut extra = serde_json::Map::new();
-            extra.insert("model".into(), call.model.clone().into());
-            extra.insert("reset_seconds".into(), secs.into());
-            e.extra = Some(extra);
-            e
+            ApiError {
+                cooldown: Some(Cooldown {
+                    model: call.model.clone(),
+                    reset_seconds: secs,
+                }),
+                ..ApiError::new(
+                    Kind::RateLimit,
+                    format!(
+                        "All credentials for model {} are cooling down — {detail}",
+                        call.model
+                    ),
+                )
+                .with_code("model_cooldown")
+            }
         }
-        None => {
-            let mut e = ApiError::new(
-                call.dialect,
-                StatusCode::SERVICE_UNAVAILABLE,
-                Kind::Overloaded,
-                format!(
-                    "No credential for model {} is available — {detail}",
-                    call.model
-                ),
-            );
-            e.code = Some("auth_unavailable");
-            e
-        }
+        None => ApiError::new(
+            Kind::Unavailable,
+            format!(
+                "No credential for model {} is available — {detail}",
+                call.model
+            ),
+        )
+        .with_code("auth_unavailable"),
     }
 }
 

@@ -4,7 +4,7 @@
 //! after it, chunks are passed on (unwrapped and translated where needed) as they come.
 
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -16,7 +16,7 @@ use crate::auth::registry::Route;
 use crate::config::{Config, Secret};
 use crate::providers::envelope::{self, SseUnwrap};
 use crate::providers::{BuildInput, NotServed};
-use crate::server::error::{ApiError, Kind};
+use crate::server::error::{ApiError, Kind, respond};
 use crate::server::state::AppState;
 use crate::translate::{self, Dialect, StreamTranslator};
 
@@ -85,7 +85,13 @@ impl Attempt {
     /// The answer for the client: the response, the upstream's error as received, or
     /// the gateway's own error in the route's dialect.
     pub fn into_response(self, dialect: Dialect, all_headers: bool) -> Response {
-        let own = |status, kind, msg: String| ApiError::new(dialect, status, kind, msg);
+        let own = |status: StatusCode, kind, msg: String| {
+            let mut e = ApiError::new(kind, msg);
+            if status.as_u16() != kind.status() {
+                e.status = Some(status.as_u16());
+            }
+            respond(dialect, &e)
+        };
         match self {
             Attempt::Done(r) => r,
             Attempt::Upstream {
@@ -94,11 +100,11 @@ impl Attempt {
                 body,
             } => passthrough(status, &headers, Body::from(body), all_headers),
             Attempt::Untranslatable(m) => {
-                own(StatusCode::BAD_REQUEST, Kind::InvalidRequest, m).into_response()
+                own(StatusCode::BAD_REQUEST, Kind::InvalidRequest, m)
             }
-            Attempt::Transport(m) => own(StatusCode::BAD_GATEWAY, Kind::Api, m).into_response(),
+            Attempt::Transport(m) => own(StatusCode::BAD_GATEWAY, Kind::Api, m),
             Attempt::Skipped(m) => {
-                own(StatusCode::SERVICE_UNAVAILABLE, Kind::Overloaded, m).into_response()
+                own(StatusCode::SERVICE_UNAVAILABLE, Kind::Unavailable, m)
             }
         }
     }

@@ -1,0 +1,141 @@
+//! Admission of API requests, before any handler: the client key, the header budget
+//! and the body size. Each rejection is answered in the route's dialect (axum's own
+//! rejections would be plain text).
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use futures_util::StreamExt;
+use http::{HeaderMap, Method, header};
+
+use super::error::{ApiError, Kind, respond, route_dialect};
+use super::keys;
+use super::state::AppState;
+
+/// Total bytes of header names and values a request may carry. Far above what API
+/// clients send; hyper's own hard limit (about 400 KiB, answered with an empty 431
+/// before any route is known) stays behind it.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct Gate {
+    pub state: Arc<AppState>,
+    /// `body-limit` as the router was built with.
+    pub body_limit: usize,
+}
+
+/// Why a request is turned away before its handler runs.
+fn check_head(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+    let size: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            Kind::HeadersTooLarge,
+            format!("request headers total {size} bytes; the limit is {MAX_HEADER_BYTES}"),
+        ));
+    }
+    let snap = state.current();
+    match keys::check(&snap.config.api_keys, headers, query) {
+        keys::KeyCheck::Open | keys::KeyCheck::Matched(_) => Ok(()),
+        keys::KeyCheck::Missing => Err(ApiError::new(Kind::Authentication, "Missing API key")),
+        keys::KeyCheck::Invalid => Err(ApiError::new(Kind::Authentication, "Invalid API key")),
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        Kind::TooLarge,
+        format!("request body is larger than the limit of {limit} bytes (body-limit)"),
+    )
+}
+
+/// Reads the whole body within `limit`. A body that arrives in one chunk is kept as is;
+/// only a body in several chunks is copied into one buffer.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut first: Option<Bytes> = None;
+    let mut buf: Option<bytes::BytesMut> = None;
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                Kind::InvalidRequest,
+                format!("could not read the request body: {e}"),
+            )
+        })?;
+        total += chunk.len();
+        if total > limit {
+            return Err(too_large(limit));
+        }
+        match (&mut buf, first.take()) {
+            (Some(b), _) => b.extend_from_slice(&chunk),
+            (None, None) => first = Some(chunk),
+            (None, Some(f)) => {
+                let mut b = bytes::BytesMut::with_capacity(f.len() + chunk.len());
+                b.extend_from_slice(&f);
+                b.extend_from_slice(&chunk);
+                buf = Some(b);
+            }
+        }
+    }
+    Ok(buf
+        .map(bytes::BytesMut::freeze)
+        .or(first)
+        .unwrap_or_default())
+}
+
+pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    let dialect = route_dialect(req.uri().path());
+    if let Err(e) = check_head(&gate.state, req.headers(), req.uri().query()) {
+        return respond(dialect, &e);
+    }
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > gate.body_limit as u64) {
+        return respond(dialect, &too_large(gate.body_limit));
+    }
+    let (parts, body) = req.into_parts();
+    match read_body(body, gate.body_limit).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(e) => respond(dialect, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(parts: &[&'static [u8]]) -> Body {
+        let chunks: Vec<Result<Bytes, std::io::Error>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        Body::from_stream(futures_util::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn bodies_are_joined_and_bounded() {
+        let b = read_body(chunked(&[b"{\"a\":", b"1}"]), 7).await.unwrap();
+        assert_eq!(&b[..], b"{\"a\":1}");
+        let e = read_body(chunked(&[b"{\"a\":", b"12}"]), 7)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::TooLarge);
+        assert!(read_body(chunked(&[]), 7).await.unwrap().is_empty());
+        let one = Bytes::from_static(b"{}");
+        let got = read_body(Body::from(one.clone()), 7).await.unwrap();
+        assert_eq!(got.as_ptr(), one.as_ptr(), "a single chunk is not copied");
+    }
+}
