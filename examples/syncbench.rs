@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cliproxy::config::sync::{SyncConfig, resolve};
 use cliproxy::config::{EnvMap, Secret};
-use cliproxy::sync::config::{SyncConfig, resolve};
 use cliproxy::sync::engine::Engine;
 
 const BUCKET: &str = "cliproxyapi";

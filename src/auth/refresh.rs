@@ -285,6 +285,10 @@ pub fn classify_failure(status: u16, body: &str) -> RefreshError {
     }
 }
 
+/// Told the path of every auth file a refresh writes, so the sync engine (or whoever
+/// cares) propagates it at once. Auth does not know who listens.
+pub type OnWrite = dyn Fn(&std::path::Path) + Send + Sync;
+
 /// What a refresh needs from its surroundings.
 pub struct RefreshEnv<'a> {
     pub client: &'a reqwest::Client,
@@ -292,7 +296,7 @@ pub struct RefreshEnv<'a> {
     pub codex: &'a CodexEndpoints,
     pub gemini: &'a GeminiEndpoints,
     pub antigravity: &'a AntigravityEndpoints,
-    pub sync: Option<&'a crate::sync::SyncHandle>,
+    pub on_write: Option<&'a OnWrite>,
     /// The shared bucket, when there is one: refreshes then adopt fresher remote copies
     /// and take a lease there; without it a local file lock guards the refresh.
     pub remote: Option<&'a dyn RemoteStore>,
@@ -302,7 +306,7 @@ impl<'a> RefreshEnv<'a> {
     pub fn new(
         client: &'a reqwest::Client,
         config: &'a Config,
-        sync: Option<&'a crate::sync::SyncHandle>,
+        on_write: Option<&'a OnWrite>,
     ) -> Self {
         RefreshEnv {
             client,
@@ -310,7 +314,7 @@ impl<'a> RefreshEnv<'a> {
             codex: &config.codex,
             gemini: &config.gemini,
             antigravity: &config.antigravity,
-            sync,
+            on_write,
             remote: None,
         }
     }
@@ -453,8 +457,8 @@ fn adopt(acc: &OAuthAccount, env: &RefreshEnv<'_>, new: AuthFile, write: Option<
     if let Some(bytes) = write {
         if let Err(e) = crate::store::write_atomic(&new.path, bytes) {
             tracing::error!(account = %acc.name, error = %e, "could not save the adopted token");
-        } else if let Some(sync) = env.sync {
-            sync.notify_local_change(&acc.name);
+        } else if let Some(notify) = env.on_write {
+            notify(&new.path);
         }
     }
     *acc.file.write() = new;
@@ -595,9 +599,10 @@ async fn do_refresh(
         // The old refresh token is spent: keep the new one in memory and say so loudly.
         tracing::error!(account = %acc.name, path = %updated.path.display(), error = %e, "could not save refreshed token");
     }
+    let path = updated.path.clone();
     *acc.file.write() = updated;
-    if let Some(sync) = env.sync {
-        sync.notify_local_change(&acc.name);
+    if let Some(notify) = env.on_write {
+        notify(&path);
     }
     tracing::info!(account = %acc.name, "token refreshed");
     Ok(Secret::new(tok.access_token))

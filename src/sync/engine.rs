@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::config::{BucketTarget, Resolved};
 use super::location::{Cond, CounterSnapshot, Counters, DirStore, Entry, PutOutcome, Store};
 use super::plan::{self, Action, Copy, LocId, Meta, NameInput, NamePlan, Obs, Tombstone};
 use super::s3::S3Prefix;
 use super::state::{CachedObj, CachedTomb, State};
+use crate::config::sync::{BucketTarget, Resolved};
 
 pub const TOMBSTONE_DIR: &str = "tombstones/";
 pub const TEMPLATE_KEY: &str = "config.template.yaml";

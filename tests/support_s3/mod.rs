@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cliproxy::config::EnvMap;
-use cliproxy::sync::config::{Resolved, SyncConfig, resolve};
+use cliproxy::config::sync::{Resolved, SyncConfig, resolve};
 use cliproxy::sync::engine::Engine;
 
 pub const BUCKET: &str = "cliproxyapi";
