@@ -8,10 +8,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{EXIT_USAGE, context, fail, init_tracing};
+use crate::auth::lease::{RemoteStore, S3Store};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::config::sync::{BucketTarget, Resolved};
 use crate::config::{ConfigSource, Context, Overrides};
 use crate::server::{self, AppState};
+use crate::store::s3::{S3Bucket, S3Settings, Timeouts};
 
 pub(super) async fn run(args: &ServeArgs, global: &GlobalArgs) -> ExitCode {
     let overrides = Overrides {
@@ -30,27 +32,30 @@ pub(super) async fn run(args: &ServeArgs, global: &GlobalArgs) -> ExitCode {
     }
 }
 
-/// The bucket refreshes coordinate through (leases, fresher copies), when one is configured.
-fn lease_store(res: &Resolved) -> Option<Arc<dyn crate::auth::lease::RemoteStore>> {
-    match &res.bucket.as_ref()?.target {
-        BucketTarget::S3 {
-            endpoint,
-            bucket,
-            region,
-            access_key,
-            secret_key,
-        } => Some(Arc::new(crate::auth::lease::S3Store::new(
-            &crate::auth::lease::S3Settings {
-                endpoint: endpoint.clone(),
-                region: region.clone(),
-                bucket: bucket.clone(),
-                access_key: access_key.clone(),
-                secret_key: secret_key.clone(),
-                prefix: String::new(),
-            },
-        ))),
-        BucketTarget::Dir(_) => None,
-    }
+/// The bucket refreshes coordinate through (leases, fresher copies), when one is
+/// configured. Its calls are short ([`Timeouts::INTERACTIVE`]): a client may be waiting.
+fn lease_store(res: &Resolved) -> Option<Arc<dyn RemoteStore>> {
+    let BucketTarget::S3 {
+        endpoint,
+        bucket,
+        region,
+        access_key,
+        secret_key,
+    } = &res.bucket.as_ref()?.target
+    else {
+        return None;
+    };
+    let settings = S3Settings {
+        endpoint: endpoint.clone(),
+        region: region.clone(),
+        bucket: bucket.clone(),
+        access_key: access_key.expose().to_string(),
+        secret_key: secret_key.expose().to_string(),
+    };
+    Some(Arc::new(S3Store::new(
+        S3Bucket::new(&settings, Timeouts::INTERACTIVE),
+        "",
+    )))
 }
 
 /// Serving threads: one per core (`CLIPROXY_WORKER_THREADS` overrides). Where the
