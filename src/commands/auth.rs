@@ -34,6 +34,10 @@ fn list(ctx: &Context) {
         } else if let Some(e) = crate::auth::refresh::state_file::lookup(&recorded, f) {
             match e.state.as_str() {
                 "needs_login" => format!("needs login: {} (run `{}`)", e.reason, e.command),
+                crate::auth::refresh::state_file::WITHOUT_BUCKET => format!(
+                    "ok; refreshed at {} without the bucket's lease ({}); the sync engine pushes it when the bucket is back",
+                    e.at, e.reason
+                ),
                 _ => format!("cooling down until {}: {}", e.until, e.reason),
             }
         } else {
