@@ -26,7 +26,8 @@ fn list(ctx: &Context) {
         "NAME", "PROVIDER", "EMAIL", "EXPIRES", "LAST REFRESH"
     );
     let now = jiff::Timestamp::now();
-    // States a running gateway recorded (needs login, cooling down after a failed refresh).
+    // States a running gateway recorded (needs login, cooling down after a failed refresh,
+    // refreshed without the bucket).
     let recorded = crate::auth::refresh::state_file::load(&ctx.auth_dir);
     for f in &scan.files {
         let state = if f.bool_field("disabled") {
