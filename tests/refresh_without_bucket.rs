@@ -288,10 +288,19 @@ async fn one_hung_account_does_not_stall_the_proactive_refresh_of_the_others() {
     .await;
     eventually(
         "the claude account refreshed",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         async || server.token_requests("refresh_token").len() == 1,
     )
     .await;
+    // Ordering, not timing: the Codex refresh (30 s request timeout) has not ended yet, so
+    // the Claude refresh did not wait for it.
+    let logs = g.logs();
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.contains("a-codex-a@example.com.json") && l.contains("refresh failed")),
+        "{logs}"
+    );
     assert_ne!(
         g.read_auth("z-claude-z@example.com.json")["access_token"],
         "at-claude",
