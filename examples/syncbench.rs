@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cliproxy::config::{EnvMap, Secret};
-use cliproxy::sync::config::{SyncConfig, resolve};
+use cliproxy::config::EnvMap;
+use cliproxy::config::sync::{SyncConfig, resolve};
 use cliproxy::sync::engine::Engine;
 
 const BUCKET: &str = "cliproxyapi";
@@ -83,11 +83,12 @@ async fn main() -> anyhow::Result<()> {
     let _h = cliproxy::sync::start_engine(res, cancel.clone(), &tracker, Duration::from_secs(10))
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let s3 = cliproxy::sync::s3::client(
+    let s3 = cliproxy::store::s3::client(
         &endpoint,
         "us-east-1",
-        &Secret::new("bench"),
-        &Secret::new("bench"),
+        "bench",
+        "bench",
+        cliproxy::store::s3::Timeouts::BACKGROUND,
     );
     let mut samples = Vec::new();
     for round in 0..5 {

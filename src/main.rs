@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    cliproxy::cli::main()
+    cliproxy::commands::main()
 }

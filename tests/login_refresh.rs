@@ -17,6 +17,7 @@ use cliproxy::auth::credential::{AccountState, OAuthAccount};
 use cliproxy::auth::lease::{MemoryStore, RemoteStore};
 use cliproxy::auth::refresh::{self, RefreshEnv, RefreshError, Trigger};
 use cliproxy::config::{Config, Secret};
+use cliproxy::store::s3::{S3Bucket, S3Settings, Timeouts};
 use support_oauth::AuthServer;
 
 fn config_for(server: &AuthServer) -> Config {
@@ -276,14 +277,19 @@ async fn two_refreshers_sharing_a_folder_use_the_local_lock() {
 #[tokio::test(flavor = "multi_thread")]
 async fn moto_bucket_lease_protocol() {
     let m = require_moto!();
-    let store = cliproxy::auth::lease::S3Store::new(&cliproxy::auth::lease::S3Settings {
-        endpoint: m.endpoint(),
-        region: "us-east-1".into(),
-        bucket: support_s3::BUCKET.into(),
-        access_key: Secret::new("test"),
-        secret_key: Secret::new("test"),
-        prefix: String::new(),
-    });
+    let store = cliproxy::auth::lease::S3Store::new(
+        S3Bucket::new(
+            &S3Settings {
+                endpoint: m.endpoint(),
+                region: "us-east-1".into(),
+                bucket: support_s3::BUCKET.into(),
+                access_key: "test".into(),
+                secret_key: "test".into(),
+            },
+            Timeouts::INTERACTIVE,
+        ),
+        "",
+    );
     m.create_bucket().await;
     let server = AuthServer::start().await;
     server.inner.lock().refresh_delay_ms = 30;

@@ -6,8 +6,8 @@
 //! the same guard is a local advisory file lock on `<auth_dir>/.locks/<name>.lock`.
 //!
 //! The bucket is reached through [`RemoteStore`], a four-call trait: an in-memory
-//! implementation (tests, single process) and an S3 one ([`S3Store`]) are provided; the
-//! sync engine can hand over its own client by implementing the trait.
+//! implementation (tests, single process) and an S3 one ([`S3Store`], over the same
+//! adapter the sync engine uses) are provided.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
+
+use crate::store::s3::{Cond, PutOutcome, S3Bucket};
 
 /// An object's version tag (S3 ETag, or a content hash for other stores).
 pub type ETag = String;
@@ -266,81 +268,19 @@ impl RemoteStore for MemoryStore {
     }
 }
 
-/// Where an S3 bucket is and how to sign for it.
-#[derive(Clone)]
-pub struct S3Settings {
-    pub endpoint: String,
-    pub region: String,
-    pub bucket: String,
-    pub access_key: crate::config::Secret,
-    pub secret_key: crate::config::Secret,
-    /// Prepended to every key (e.g. `"team/"`); empty for none.
-    pub prefix: String,
-}
-
-impl std::fmt::Debug for S3Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Settings")
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("bucket", &self.bucket)
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A bucket reached with aws-sdk-s3: path-style, static credentials, checksums only
-/// when required (what S3-compatible servers accept).
-#[derive(Clone)]
+/// The bucket through the shared S3 adapter ([`crate::store::s3`]: conditional writes,
+/// bounded timeouts), every key under `prefix`.
+#[derive(Clone, Debug)]
 pub struct S3Store {
-    client: aws_sdk_s3::Client,
-    bucket: String,
+    bucket: S3Bucket,
     prefix: String,
 }
 
 impl S3Store {
-    pub fn new(s: &S3Settings) -> Self {
-        use aws_sdk_s3::config::{
-            BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
-            ResponseChecksumValidation,
-        };
-        let region = if s.region.is_empty() {
-            "us-east-1".to_string()
-        } else {
-            s.region.clone()
-        };
-        let endpoint = if s.endpoint.contains("://") {
-            s.endpoint.clone()
-        } else {
-            format!("https://{}", s.endpoint)
-        };
-        let conf = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .endpoint_url(endpoint)
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(
-                s.access_key.expose(),
-                s.secret_key.expose(),
-                None,
-                None,
-                "cliproxy",
-            ))
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build();
+    /// `prefix` is prepended to every key (e.g. `"team/"`); empty for none.
+    pub fn new(bucket: S3Bucket, prefix: &str) -> Self {
         S3Store {
-            client: aws_sdk_s3::Client::from_conf(conf),
-            bucket: s.bucket.clone(),
-            prefix: s.prefix.clone(),
-        }
-    }
-
-    /// Uses a client the caller already configured (the sync engine's).
-    pub fn from_client(client: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Self {
-        S3Store {
-            client,
-            bucket: bucket.to_string(),
+            bucket,
             prefix: prefix.to_string(),
         }
     }
@@ -350,62 +290,13 @@ impl S3Store {
     }
 }
 
-/// 412, 409 and 404 on a conditional write all mean "precondition failed".
-fn precondition_failed<E>(
-    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> bool {
-    e.raw_response_status()
-        .is_some_and(|s| matches!(s, 409 | 412 | 404))
-}
-
-trait RawStatus {
-    fn raw_response_status(&self) -> Option<u16>;
-}
-
-impl<E> RawStatus for aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse> {
-    fn raw_response_status(&self) -> Option<u16> {
-        self.raw_response().map(|r| r.status().as_u16())
-    }
-}
-
-fn s3_err<E: std::error::Error + Send + Sync + 'static>(
-    what: &str,
-    key: &str,
-    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> StoreError {
-    let status = e.raw_response_status();
-    let detail = aws_sdk_s3::error::DisplayErrorContext(&e).to_string();
-    StoreError(format!(
-        "S3 {what} {key}: {}{detail}",
-        status.map(|s| format!("HTTP {s}: ")).unwrap_or_default()
-    ))
+fn store_err(e: crate::store::s3::S3Error) -> StoreError {
+    StoreError(format!("S3 {e}"))
 }
 
 impl RemoteStore for S3Store {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<(Bytes, ETag)>>> {
-        Box::pin(async move {
-            let k = self.key(key);
-            let out = match self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(&k)
-                .send()
-                .await
-            {
-                Ok(o) => o,
-                Err(e) if e.raw_response_status() == Some(404) => return Ok(None),
-                Err(e) => return Err(s3_err("GET", &k, e)),
-            };
-            let etag = out.e_tag().unwrap_or_default().to_string();
-            let body = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| StoreError(format!("S3 GET {k}: reading body: {e}")))?
-                .into_bytes();
-            Ok(Some((body, etag)))
-        })
+        Box::pin(async move { self.bucket.get(&self.key(key)).await.map_err(store_err) })
     }
 
     fn put_if_none_match<'a>(
@@ -414,21 +305,12 @@ impl RemoteStore for S3Store {
         bytes: Bytes,
     ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
-            let k = self.key(key);
-            match self
-                .client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&k)
-                .if_none_match("*")
-                .body(bytes.into())
-                .send()
+            let out = self
+                .bucket
+                .put(&self.key(key), bytes, Some(Cond::IfNoneMatch))
                 .await
-            {
-                Ok(_) => Ok(true),
-                Err(e) if precondition_failed(&e) => Ok(false),
-                Err(e) => Err(s3_err("PUT", &k, e)),
-            }
+                .map_err(store_err)?;
+            Ok(matches!(out, PutOutcome::Written(_)))
         })
     }
 
@@ -439,40 +321,18 @@ impl RemoteStore for S3Store {
         if_match: Option<&'a str>,
     ) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
-            let k = self.key(key);
-            let mut req = self
-                .client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&k)
-                .body(bytes.into());
-            if let Some(t) = if_match {
-                req = req.if_match(t);
-            }
-            match req.send().await {
-                Ok(_) => Ok(true),
-                Err(e) if if_match.is_some() && precondition_failed(&e) => Ok(false),
-                Err(e) => Err(s3_err("PUT", &k, e)),
-            }
+            let cond = if_match.map(|t| Cond::IfMatch(crate::store::s3::clean_etag(t)));
+            let out = self
+                .bucket
+                .put(&self.key(key), bytes, cond)
+                .await
+                .map_err(store_err)?;
+            Ok(matches!(out, PutOutcome::Written(_)))
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<()>> {
-        Box::pin(async move {
-            let k = self.key(key);
-            match self
-                .client
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(&k)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.raw_response_status() == Some(404) => Ok(()),
-                Err(e) => Err(s3_err("DELETE", &k, e)),
-            }
-        })
+        Box::pin(async move { self.bucket.delete(&self.key(key)).await.map_err(store_err) })
     }
 }
 

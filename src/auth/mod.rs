@@ -1,7 +1,6 @@
 //! Accounts: auth files (OAuth) and API-key entries, their runtime state
-//! (cooldowns, refresh), selection among them, and the `auth`/`login` commands.
+//! (cooldowns, refresh), selection among them, and the OAuth login flows.
 
-pub mod cli;
 pub mod cooldown;
 pub mod credential;
 pub mod file;

@@ -169,12 +169,16 @@ pub fn classify_failure(status: u16, body: &str) -> RefreshError {
     }
 }
 
+/// Told the path of every auth file a refresh writes, so the sync engine (or whoever
+/// cares) propagates it at once. Auth does not know who listens.
+pub type OnWrite = dyn Fn(&std::path::Path) + Send + Sync;
+
 /// What a refresh needs from its surroundings.
 pub struct RefreshEnv<'a> {
     pub client: &'a reqwest::Client,
     /// Where each provider's token endpoint is (and its client id).
     pub config: &'a Config,
-    pub sync: Option<&'a crate::sync::SyncHandle>,
+    pub on_write: Option<&'a OnWrite>,
     /// The shared bucket, when there is one: refreshes then adopt fresher remote copies
     /// and take a lease there; without it a local file lock guards the refresh.
     pub remote: Option<&'a dyn RemoteStore>,
@@ -184,12 +188,12 @@ impl<'a> RefreshEnv<'a> {
     pub fn new(
         client: &'a reqwest::Client,
         config: &'a Config,
-        sync: Option<&'a crate::sync::SyncHandle>,
+        on_write: Option<&'a OnWrite>,
     ) -> Self {
         RefreshEnv {
             client,
             config,
-            sync,
+            on_write,
             remote: None,
         }
     }
@@ -230,7 +234,8 @@ pub async fn refresh(
         }
         _ => {}
     }
-    let result = guarded_refresh(acc, &trigger, env).await;
+    let mut without_bucket = None;
+    let result = guarded_refresh(acc, &trigger, env, &mut without_bucket).await;
     let new_state = match &result {
         Ok(_) => AccountState::Ok,
         Err(RefreshError::NeedsLogin(r)) => {
@@ -255,74 +260,148 @@ pub async fn refresh(
     *acc.state.write() = new_state.clone();
     let file = acc.file.read().clone();
     if let Some(dir) = file.path.parent() {
-        state_file::record(dir, &file, &new_state);
+        match &without_bucket {
+            Some(why) => state_file::record_without_bucket(dir, &file, why),
+            None => state_file::record(dir, &file, &new_state),
+        }
     }
     result
 }
 
+/// With the bucket unusable, a refresh happens without the lease only this close to
+/// expiry: without the lease another machine may spend the same rotating token, so it
+/// is done only when the token must be replaced. Longer than [`FAILURE_BACKOFF`], so a
+/// proactive refresh deferred once comes back before the token expires.
+pub const WITHOUT_BUCKET_MARGIN: Duration = Duration::from_secs(10 * 60);
+const _: () = assert!(WITHOUT_BUCKET_MARGIN.as_secs() > FAILURE_BACKOFF.as_secs());
+
+/// Pure: the bucket (lease) cannot be used; refresh now under the local lock (`true`),
+/// or wait for the bucket (`false`)? Now when the token is expired, was refused
+/// upstream, or expires within [`WITHOUT_BUCKET_MARGIN`].
+pub fn refresh_without_bucket(
+    trigger: &Trigger,
+    expiry: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+) -> bool {
+    match trigger {
+        Trigger::Expired | Trigger::Unauthorized(_) => true,
+        Trigger::Proactive => expiry.is_some_and(|e| {
+            e.duration_since(now)
+                <= jiff::SignedDuration::try_from(WITHOUT_BUCKET_MARGIN).unwrap_or_default()
+        }),
+    }
+}
+
 /// Refresh under the lease (bucket) or the local lock, adopting a fresher copy instead
-/// when someone else already refreshed.
+/// when someone else already refreshed. When the bucket cannot be used, the local lock
+/// stands in once the token is close to expiry (`without_bucket` is then set to why),
+/// and the sync engine pushes the new token when the bucket is back.
 async fn guarded_refresh(
     acc: &OAuthAccount,
     trigger: &Trigger,
     env: &RefreshEnv<'_>,
+    without_bucket: &mut Option<String>,
 ) -> Result<Secret, RefreshError> {
-    let deadline = tokio::time::Instant::now() + LEASE_WAIT;
     let Some(store) = env.remote else {
-        let dir = acc
-            .file
-            .read()
-            .path
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default();
-        let _lock = lease::lock_local(&dir, &acc.name, LEASE_WAIT)
-            .await
-            .map_err(|e| RefreshError::Transient(format!("refresh lock: {e}")))?;
-        // Another process sharing this folder may have refreshed meanwhile.
-        adopt_disk(acc, env);
-        if let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now()) {
-            return Ok(t);
-        }
-        return do_refresh(acc, env, jiff::Timestamp::now()).await;
+        return under_local_lock(acc, trigger, env).await.map(|(t, _)| t);
     };
+    let down = match leased_refresh(acc, trigger, env, store).await {
+        Leased::Done(r) => return r,
+        Leased::BucketDown(e) => e,
+    };
+    let expiry = acc.file.read().expiry();
+    if !refresh_without_bucket(trigger, expiry, jiff::Timestamp::now()) {
+        return Err(RefreshError::Transient(format!(
+            "the bucket cannot be used ({down}); refresh deferred until the token is close to expiry"
+        )));
+    }
+    tracing::warn!(account = %acc.name, error = %down, "the bucket cannot be used: refreshing under the local lock without its lease; the sync engine pushes the new token when the bucket is back");
+    let (token, refreshed) = under_local_lock(acc, trigger, env).await?;
+    if refreshed {
+        *without_bucket = Some(down.to_string());
+    }
+    Ok(token)
+}
+
+/// Refresh guarded by the local file lock (processes sharing this auth folder).
+/// `true` with the token when this call refreshed (not adopted) it.
+async fn under_local_lock(
+    acc: &OAuthAccount,
+    trigger: &Trigger,
+    env: &RefreshEnv<'_>,
+) -> Result<(Secret, bool), RefreshError> {
+    let dir = acc
+        .file
+        .read()
+        .path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let _lock = lease::lock_local(&dir, &acc.name, LEASE_WAIT)
+        .await
+        .map_err(|e| RefreshError::Transient(format!("refresh lock: {e}")))?;
+    // Another process sharing this folder may have refreshed meanwhile.
+    adopt_disk(acc, env);
+    if let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now()) {
+        return Ok((t, false));
+    }
+    Ok((do_refresh(acc, env, jiff::Timestamp::now()).await?, true))
+}
+
+enum Leased {
+    Done(Result<Secret, RefreshError>),
+    /// The bucket could not be read or written: nothing was refreshed.
+    BucketDown(lease::StoreError),
+}
+
+/// Refresh under the bucket's lease: re-read, adopt if fresher, else lease → refresh →
+/// push → release.
+async fn leased_refresh(
+    acc: &OAuthAccount,
+    trigger: &Trigger,
+    env: &RefreshEnv<'_>,
+    store: &dyn RemoteStore,
+) -> Leased {
+    let deadline = tokio::time::Instant::now() + LEASE_WAIT;
     loop {
-        if adopt_remote(acc, store, env).await
-            && let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now())
-        {
-            return Ok(t);
+        match adopt_remote(acc, store, env).await {
+            Err(e) => return Leased::BucketDown(e),
+            Ok(true) => {
+                if let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now()) {
+                    return Leased::Done(Ok(t));
+                }
+            }
+            Ok(false) => {}
         }
         match lease::try_acquire(store, &acc.name, lease::LEASE_TTL).await {
             Ok(TryLease::Acquired(l)) => {
                 // Someone may have finished between our read and our lease.
-                if adopt_remote(acc, store, env).await
+                if let Ok(true) = adopt_remote(acc, store, env).await
                     && let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now())
                 {
                     l.release().await;
-                    return Ok(t);
+                    return Leased::Done(Ok(t));
                 }
                 let result = do_refresh(acc, env, jiff::Timestamp::now()).await;
                 if result.is_ok() {
                     let bytes = bytes::Bytes::from(acc.file.read().to_bytes());
                     if let Err(e) = store.put(&lease::auth_key(&acc.name), bytes, None).await {
-                        tracing::error!(account = %acc.name, error = %e, "could not push the refreshed token to the bucket");
+                        tracing::error!(account = %acc.name, error = %e, "could not push the refreshed token to the bucket (the sync engine pushes it when the bucket is back)");
                     }
                 }
                 l.release().await;
-                return result;
+                return Leased::Done(result);
             }
             Ok(TryLease::Held { holder, until }) => {
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(RefreshError::Transient(format!(
+                    return Leased::Done(Err(RefreshError::Transient(format!(
                         "another instance ({holder}) holds the refresh lease until {until}"
-                    )));
+                    ))));
                 }
                 tracing::debug!(account = %acc.name, %holder, "waiting for another instance's refresh");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(e) => {
-                return Err(RefreshError::Transient(format!("refresh lease: {e}")));
-            }
+            Err(e) => return Leased::BucketDown(e),
         }
     }
 }
@@ -332,8 +411,8 @@ fn adopt(acc: &OAuthAccount, env: &RefreshEnv<'_>, new: AuthFile, write: Option<
     if let Some(bytes) = write {
         if let Err(e) = crate::store::write_atomic(&new.path, bytes) {
             tracing::error!(account = %acc.name, error = %e, "could not save the adopted token");
-        } else if let Some(sync) = env.sync {
-            sync.notify_local_change(&acc.name);
+        } else if let Some(notify) = env.on_write {
+            notify(&new.path);
         }
     }
     *acc.file.write() = new;
@@ -355,25 +434,25 @@ fn adopt_disk(acc: &OAuthAccount, env: &RefreshEnv<'_>) {
 }
 
 /// Reads the bucket's copy; adopts it (and writes it locally) when it is fresher.
-async fn adopt_remote(acc: &OAuthAccount, store: &dyn RemoteStore, env: &RefreshEnv<'_>) -> bool {
-    let got = match store.get(&lease::auth_key(&acc.name)).await {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::warn!(account = %acc.name, error = %e, "could not read the bucket's copy");
-            return false;
-        }
+/// `Err` when the bucket cannot be read.
+async fn adopt_remote(
+    acc: &OAuthAccount,
+    store: &dyn RemoteStore,
+    env: &RefreshEnv<'_>,
+) -> Result<bool, lease::StoreError> {
+    let Some((bytes, _)) = store.get(&lease::auth_key(&acc.name)).await? else {
+        return Ok(false);
     };
-    let Some((bytes, _)) = got else { return false };
     let path = acc.file.read().path.clone();
     let Ok(remote) = AuthFile::parse(&path, &bytes) else {
-        return false;
+        return Ok(false);
     };
     if !is_fresher(&remote, &acc.file.read()) {
-        return false;
+        return Ok(false);
     }
     tracing::info!(account = %acc.name, "adopting a token another instance refreshed");
     adopt(acc, env, remote, Some(&bytes));
-    true
+    Ok(true)
 }
 
 async fn do_refresh(
@@ -437,9 +516,10 @@ async fn do_refresh(
         // The old refresh token is spent: keep the new one in memory and say so loudly.
         tracing::error!(account = %acc.name, path = %updated.path.display(), error = %e, "could not save refreshed token");
     }
+    let path = updated.path.clone();
     *acc.file.write() = updated;
-    if let Some(sync) = env.sync {
-        sync.notify_local_change(&acc.name);
+    if let Some(notify) = env.on_write {
+        notify(&path);
     }
     tracing::info!(account = %acc.name, "token refreshed");
     Ok(Secret::new(tok.access_token))
@@ -466,9 +546,12 @@ pub mod state_file {
         pub accounts: BTreeMap<String, Entry>,
     }
 
+    /// State of a token refreshed without the bucket's lease (the bucket was unusable).
+    pub const WITHOUT_BUCKET: &str = "refreshed_without_bucket";
+
     #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
     pub struct Entry {
-        /// `needs_login` or `cooling_down`.
+        /// `needs_login`, `cooling_down` or [`WITHOUT_BUCKET`].
         pub state: String,
         pub reason: String,
         /// What to run (needs login).
@@ -554,6 +637,29 @@ pub mod state_file {
         }
     }
 
+    /// Records that `file`'s token was refreshed under the local lock because the bucket
+    /// could not be used (`why`). The next refresh through the bucket, or a login,
+    /// clears it.
+    pub fn record_without_bucket(dir: &Path, file: &AuthFile, why: &str) {
+        let _g = WRITE.lock();
+        let mut all = load(dir);
+        all.accounts.insert(
+            file.name.clone(),
+            Entry {
+                state: WITHOUT_BUCKET.into(),
+                reason: why.to_string(),
+                command: String::new(),
+                until: String::new(),
+                at: rfc3339(jiff::Timestamp::now()),
+                refresh_token_sha256: token_tag(file),
+            },
+        );
+        let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
+        if let Err(e) = crate::store::write_atomic(&dir.join(NAME), &bytes) {
+            tracing::warn!(error = %e, "could not write {NAME}");
+        }
+    }
+
     /// Forgets `name` (a new login).
     pub fn clear(dir: &Path, name: &str) {
         let _g = WRITE.lock();
@@ -600,6 +706,30 @@ mod tests {
             now
         ));
         assert!(!due(&file(r#"{"type":"claude"}"#), now));
+    }
+
+    #[test]
+    fn without_the_bucket_only_a_token_near_expiry_is_refreshed() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let at = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+        let refused = Trigger::Unauthorized(Secret::new("at"));
+        let table = [
+            (Trigger::Expired, at("2025-12-31T23:59:00Z"), true),
+            (refused.clone(), at("2026-01-01T05:00:00Z"), true),
+            (refused, None, true),
+            (Trigger::Proactive, at("2026-01-01T00:09:59Z"), true),
+            (Trigger::Proactive, at("2026-01-01T00:10:00Z"), true),
+            (Trigger::Proactive, at("2026-01-01T00:10:01Z"), false),
+            (Trigger::Proactive, at("2026-01-01T03:00:00Z"), false),
+            (Trigger::Proactive, None, false),
+        ];
+        for (trigger, expiry, want) in table {
+            assert_eq!(
+                refresh_without_bucket(&trigger, expiry, now),
+                want,
+                "{trigger:?} {expiry:?}"
+            );
+        }
     }
 
     #[test]

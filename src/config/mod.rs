@@ -1,9 +1,11 @@
 //! `config.yaml`: CLIProxyAPI's keys (kebab-case, same meanings) plus our `sync:`,
 //! `template:` and per-provider endpoint sections. Loading and layering live in `load`.
 
+pub mod context;
 mod env;
 mod load;
 mod secret;
+pub mod sync;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use context::Context;
 pub use env::EnvMap;
 pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load};
 pub use secret::Secret;
@@ -79,7 +82,7 @@ pub struct Config {
     pub gemini: GeminiEndpoints,
     /// Antigravity (Google) OAuth endpoints.
     pub antigravity: AntigravityEndpoints,
-    pub sync: crate::sync::SyncConfig,
+    pub sync: sync::SyncConfig,
     pub template: TemplateConfig,
 }
 
@@ -133,7 +136,7 @@ impl Default for Config {
             codex: CodexEndpoints::default(),
             gemini: GeminiEndpoints::default(),
             antigravity: AntigravityEndpoints::default(),
-            sync: crate::sync::SyncConfig::default(),
+            sync: sync::SyncConfig::default(),
             template: TemplateConfig::default(),
         }
     }

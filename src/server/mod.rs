@@ -1,11 +1,13 @@
-//! HTTP server: `router(state) -> Router`, routes per dialect, middleware.
+//! HTTP server: `router(state) -> Router`, routes per dialect, middleware, and the
+//! gateway's background work (reloads, proactive refresh). Listeners, runtimes and
+//! signals are the `serve` command's (`crate::commands::serve`).
 
 mod error;
 mod gate;
 pub mod keys;
 pub mod metrics;
 mod proxy;
-mod reload;
+pub mod reload;
 mod routes;
 pub mod state;
 
@@ -14,11 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::middleware;
 use axum::routing::{get, post};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::cli::Context;
-use crate::config::{ConfigSource, Overrides};
 pub use error::{ApiError, Kind};
 pub use state::AppState;
 
@@ -46,218 +44,4 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn(metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
-}
-
-async fn shutdown_signal(cancel: CancellationToken) {
-    // Returns on Ctrl-C, SIGTERM or cancellation; cancels everything either way.
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-        _ = cancel.cancelled() => {},
-    }
-    cancel.cancel();
-}
-
-/// The bucket refreshes coordinate through (leases, fresher copies), when one is configured.
-fn lease_store(ctx: &Context) -> Option<Arc<dyn crate::auth::lease::RemoteStore>> {
-    let res = crate::sync::resolve(ctx).ok()?;
-    match res.bucket?.target {
-        crate::sync::config::BucketTarget::S3 {
-            endpoint,
-            bucket,
-            region,
-            access_key,
-            secret_key,
-        } => Some(Arc::new(crate::auth::lease::S3Store::new(
-            &crate::auth::lease::S3Settings {
-                endpoint,
-                region,
-                bucket,
-                access_key,
-                secret_key,
-                prefix: String::new(),
-            },
-        ))),
-        crate::sync::config::BucketTarget::Dir(_) => None,
-    }
-}
-
-/// Serving threads: one per core (`CLIPROXY_WORKER_THREADS` overrides). Where the
-/// kernel does not spread connections over SO_REUSEPORT sockets (not Linux), one.
-fn worker_count() -> usize {
-    if let Some(n) = std::env::var("CLIPROXY_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-    {
-        return n;
-    }
-    if cfg!(target_os = "linux") {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        1
-    }
-}
-
-fn listen(
-    addr: std::net::SocketAddr,
-    reuse_port: bool,
-) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    #[cfg(unix)]
-    if reuse_port {
-        socket.set_reuseport(true)?;
-    }
-    #[cfg(not(unix))]
-    let _ = reuse_port;
-    socket.bind(addr)?;
-    socket.listen(1024)
-}
-
-/// Starts `workers` threads, each a single-threaded runtime accepting on its own
-/// SO_REUSEPORT socket (like nginx's worker processes): a request is parsed, proxied
-/// and answered on one thread, with no cross-thread wake-ups. Returns the bound address
-/// once every worker listens.
-fn bind_workers(
-    host: &str,
-    port: u16,
-    workers: usize,
-    state: Arc<AppState>,
-    cancel: CancellationToken,
-) -> anyhow::Result<(std::net::SocketAddr, Vec<std::thread::JoinHandle<()>>)> {
-    let addr: std::net::SocketAddr = {
-        use std::net::ToSocketAddrs;
-        (host, port)
-            .to_socket_addrs()
-            .map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("cannot listen on {host}:{port}: no address"))?
-    };
-    // SO_REUSEPORT would let a second gateway share the port silently; a plain bind
-    // first fails as usual when anything else listens there (and resolves port 0).
-    let mut bound = std::net::TcpListener::bind(addr)
-        .and_then(|probe| probe.local_addr())
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let mut handles = Vec::with_capacity(workers);
-    for i in 0..workers {
-        let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<std::net::SocketAddr>>();
-        let state = state.clone();
-        let cancel = cancel.clone();
-        let target = bound;
-        let handle = std::thread::Builder::new()
-            .name(format!("cliproxy-http-{i}"))
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let listener = match listen(target, workers > 1) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = tx.send(listener.local_addr());
-                    // SSE chunks are small writes: without TCP_NODELAY, Nagle + delayed ACK
-                    // hold them ~40 ms.
-                    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
-                    let served = axum::serve(listener, router(state))
-                        .with_graceful_shutdown(async move { cancel.cancelled().await })
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!(error = %e, "server worker stopped");
-                    }
-                });
-            })?;
-        let got = rx
-            .recv()
-            .map_err(|_| anyhow::anyhow!("server worker {i} failed to start"))?
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-        handles.push(handle);
-        // Port 0: every later worker binds the port the first one got.
-        bound = got;
-    }
-    Ok((bound, handles))
-}
-
-pub async fn serve(ctx: Context) -> anyhow::Result<()> {
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    metrics::install();
-    for k in &ctx.loaded.unknown_keys {
-        tracing::warn!(key = %k, "unknown config key (ignored)");
-    }
-    // Bootstrap: pull tokens from the other locations before accounts load.
-    let sync = crate::sync::start(&ctx, cancel.clone(), &tracker).await?;
-    if let Err(e) = crate::store::ensure_private_dir(&ctx.auth_dir) {
-        tracing::warn!(path = %ctx.auth_dir.display(), error = %e, "cannot create auth folder");
-    }
-    let config = ctx.loaded.config.clone();
-    if config.api_keys.is_empty() && !config.is_loopback() {
-        tracing::error!(host = %config.host, "NO api-keys configured while listening beyond loopback: anyone who can reach this port can use your accounts");
-    }
-    let config_path = match &ctx.loaded.source {
-        ConfigSource::File(p) => Some(p.clone()),
-        ConfigSource::BuiltinDefault => None,
-    };
-    let overrides = Overrides {
-        host: Some(config.host.clone()),
-        port: Some(config.port),
-        ..Default::default()
-    };
-    let remote = lease_store(&ctx);
-    let state = AppState::new(
-        config.clone(),
-        ctx.env.clone(),
-        config_path,
-        overrides,
-        ctx.auth_dir.clone(),
-        sync,
-        remote,
-    );
-    let _watcher = reload::watch(state.clone(), cancel.clone(), &tracker)?;
-    tracker.spawn(reload::refresh_loop(state.clone(), cancel.clone()));
-
-    let workers = worker_count();
-    let (local, handles) = bind_workers(&config.host, config.port, workers, state, cancel.clone())?;
-    tracing::info!(auth_dir = %ctx.auth_dir.display(), workers, "listening on http://{local}");
-    shutdown_signal(cancel.clone()).await;
-    // Let in-flight requests finish (graceful shutdown in each worker).
-    let _ = tokio::task::spawn_blocking(move || {
-        for h in handles {
-            let _ = h.join();
-        }
-    })
-    .await;
-    cancel.cancel();
-    tracker.close();
-    tracker.wait().await;
-    Ok(())
 }

@@ -122,9 +122,14 @@ fn check_interval() -> Duration {
 }
 
 /// Refreshes OAuth tokens ahead of expiry (Claude 4 h, Codex 5 days, Antigravity
-/// 5 min before `expired`; Gemini at expiry).
+/// 5 min before `expired`; Gemini at expiry). Each account refreshes in its own task,
+/// so one whose token endpoint or bucket hangs never holds up the others; an account
+/// still refreshing is not started again.
 pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
     let mut first = true;
+    let mut running = tokio::task::JoinSet::new();
+    // Accounts refreshing now, by task (a task that panicked is forgotten too).
+    let mut busy: std::collections::HashMap<tokio::task::Id, String> = Default::default();
     loop {
         let wait = if first {
             Duration::from_millis(500)
@@ -135,6 +140,9 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {},
             _ = cancel.cancelled() => return,
+        }
+        while let Some(done) = running.try_join_next_with_id() {
+            busy.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
         }
         let snap = state.current();
         let now = jiff::Timestamp::now();
@@ -148,7 +156,8 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
                 AccountState::RefreshFailed { until, .. } => *until > std::time::Instant::now(),
                 AccountState::Ok => false,
             };
-            if skip || !refresh::due(&acc.file.read(), now) {
+            let refreshing = busy.values().any(|n| *n == acc.name);
+            if skip || refreshing || !refresh::due(&acc.file.read(), now) {
                 continue;
             }
             let entry_proxy = acc.file.read().str_field("proxy_url").map(str::to_string);
@@ -162,8 +171,13 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
                     continue;
                 }
             };
-            let env = state.refresh_env(&client, &snap.config);
-            let _ = refresh::refresh(acc, Trigger::Proactive, &env).await;
+            let (state, snap, acc) = (state.clone(), snap.clone(), acc.clone());
+            let name = acc.name.clone();
+            let task = running.spawn(async move {
+                let env = state.refresh_env(&client, &snap.config);
+                let _ = refresh::refresh(&acc, Trigger::Proactive, &env).await;
+            });
+            busy.insert(task.id(), name);
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     accounts: Mutex<HashMap<String, Arc<OAuthAccount>>>,
     cursors: Mutex<HashMap<String, usize>>,
     pub sync: Option<crate::sync::SyncHandle>,
+    /// Tells the sync engine about files refreshes write.
+    on_write: Option<Arc<crate::auth::refresh::OnWrite>>,
     /// The shared bucket for refresh leases and adopting other machines' refreshes.
     pub remote: Option<Arc<dyn crate::auth::lease::RemoteStore>>,
     pub env: EnvMap,
@@ -63,6 +65,11 @@ impl AppState {
             clients: HttpClients::default(),
             accounts: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
+            on_write: sync.clone().map(|h| {
+                Arc::new(move |p: &std::path::Path| {
+                    h.notify_local_change(&p.file_name().unwrap_or_default().to_string_lossy())
+                }) as Arc<crate::auth::refresh::OnWrite>
+            }),
             sync,
             remote,
             env,
@@ -80,7 +87,8 @@ impl AppState {
         client: &'a reqwest::Client,
         config: &'a Config,
     ) -> crate::auth::refresh::RefreshEnv<'a> {
-        let mut env = crate::auth::refresh::RefreshEnv::new(client, config, self.sync.as_ref());
+        let mut env =
+            crate::auth::refresh::RefreshEnv::new(client, config, self.on_write.as_deref());
         env.remote = self.remote.as_deref();
         env
     }

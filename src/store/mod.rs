@@ -1,5 +1,7 @@
-//! Durable file primitives shared by the auth store, the template renderer and the sync engine.
+//! Storage primitives shared by the layers above: durable file writes (auth store,
+//! template renderer, sync engine) and the S3 adapter (sync engine, refresh leases).
 
 mod atomic;
+pub mod s3;
 
 pub use atomic::{ensure_private_dir, sha256_hex, write_atomic};

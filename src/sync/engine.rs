@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::config::{BucketTarget, Resolved};
 use super::location::{Cond, CounterSnapshot, Counters, DirStore, Entry, PutOutcome, Store};
 use super::plan::{self, Action, Copy, LocId, Meta, NameInput, NamePlan, Obs, Tombstone};
 use super::s3::S3Prefix;
 use super::state::{CachedObj, CachedTomb, State};
+use crate::config::sync::{BucketTarget, Resolved};
+use crate::store::s3::{S3Bucket, S3Settings, Timeouts};
 
 pub const TOMBSTONE_DIR: &str = "tombstones/";
 pub const TEMPLATE_KEY: &str = "config.template.yaml";
@@ -130,38 +131,43 @@ impl Engine {
                 false,
             )),
             Some(b) => {
-                let client = match &b.target {
+                let mk: Box<dyn Fn(&str) -> Store> = match &b.target {
+                    BucketTarget::Dir(root) => {
+                        let (root, counters) = (root.clone(), counters.clone());
+                        Box::new(move |prefix| {
+                            Store::Dir(DirStore::new(
+                                root.join(prefix.trim_end_matches('/')),
+                                counters.clone(),
+                                false,
+                            ))
+                        })
+                    }
                     BucketTarget::S3 {
                         endpoint,
+                        bucket,
                         region,
                         access_key,
                         secret_key,
-                        ..
-                    } => Some(super::s3::client(endpoint, region, access_key, secret_key)),
-                    BucketTarget::Dir(_) => None,
-                };
-                let mk = |prefix: &str| -> Store {
-                    match &b.target {
-                        BucketTarget::Dir(root) => Store::Dir(DirStore::new(
-                            root.join(prefix.trim_end_matches('/')),
-                            counters.clone(),
-                            false,
-                        )),
-                        BucketTarget::S3 {
-                            endpoint,
-                            bucket,
-                            region,
-                            access_key,
-                            secret_key,
-                        } => Store::S3(S3Prefix {
-                            client: client.clone().unwrap_or_else(|| {
-                                super::s3::client(endpoint, region, access_key, secret_key)
-                            }),
-                            endpoint: endpoint.clone(),
-                            bucket: bucket.clone(),
-                            prefix: prefix.to_string(),
-                            counters: counters.clone(),
-                        }),
+                    } => {
+                        // One client (one connection pool) for every prefix of the bucket.
+                        let bucket = S3Bucket::new(
+                            &S3Settings {
+                                endpoint: endpoint.clone(),
+                                region: region.clone(),
+                                bucket: bucket.clone(),
+                                access_key: access_key.expose().to_string(),
+                                secret_key: secret_key.expose().to_string(),
+                            },
+                            Timeouts::BACKGROUND,
+                        );
+                        let counters = counters.clone();
+                        Box::new(move |prefix| {
+                            Store::S3(S3Prefix {
+                                bucket: bucket.clone(),
+                                prefix: prefix.to_string(),
+                                counters: counters.clone(),
+                            })
+                        })
                     }
                 };
                 stores.insert(LocId::Primary, mk(&b.primary_prefix));

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 
 use super::s3::S3Prefix;
+pub use crate::store::s3::{Cond, PutOutcome};
 
 /// Request and write counters (everything the engine does to a location).
 #[derive(Debug, Default)]
@@ -86,23 +87,6 @@ pub struct Entry {
     pub content: Option<Bytes>,
 }
 
-/// Write precondition.
-#[derive(Debug, Clone)]
-pub enum Cond {
-    /// Only if the current version tag is this one.
-    IfMatch(String),
-    /// Only if nothing exists under that name.
-    IfNoneMatch,
-}
-
-#[derive(Debug)]
-pub enum PutOutcome {
-    /// Written; the new version tag.
-    Written(String),
-    /// Someone else changed it in between (412/409/404 on a conditional write).
-    PreconditionFailed,
-}
-
 /// Errors that never carry secrets: a location label and a short reason.
 #[derive(Debug, thiserror::Error)]
 #[error("{location}: {message}")]
@@ -159,7 +143,7 @@ impl Store {
     pub fn tag_of(&self, bytes: &[u8]) -> String {
         match self {
             Store::Dir(_) => crate::store::sha256_hex(bytes),
-            Store::S3(_) => super::s3::md5_hex(bytes),
+            Store::S3(_) => crate::store::s3::md5_hex(bytes),
         }
     }
 

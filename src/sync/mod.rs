@@ -2,12 +2,11 @@
 //! backup prefixes, the CCS folder and the dotfiles sink, reconciled by a three-way merge
 //! against a persisted base, with tombstones for deliberate removal.
 //!
-//! Layout: `config` (settings and location resolution), `location` + `s3` (I/O),
-//! `plan` (pure decisions), `state` (base state), `engine` (executor), `watch` (triggers),
-//! `cli` (commands). See `docs/sync.md`.
+//! Layout: settings and location resolution live in `crate::config::sync`; here are
+//! `location` + `s3` (I/O), `plan` (pure decisions), `state` (base state), `engine`
+//! (executor) and `watch` (triggers). The commands are in `crate::commands::sync`.
+//! See `docs/sync.md`.
 
-pub mod cli;
-pub mod config;
 pub mod engine;
 pub mod location;
 pub mod plan;
@@ -17,7 +16,7 @@ pub mod watch;
 
 use std::sync::Arc;
 
-pub use config::SyncConfig;
+pub use crate::config::sync::{Resolved, SyncConfig};
 pub use engine::{Engine, Report};
 
 struct Inner {
@@ -55,25 +54,9 @@ impl SyncHandle {
     }
 }
 
-/// Resolves the locations for `ctx`.
-pub fn resolve(ctx: &crate::cli::Context) -> anyhow::Result<config::Resolved> {
-    let template = ctx
-        .config()
-        .template
-        .path
-        .as_ref()
-        .map(|p| crate::config::expand_tilde(&p.to_string_lossy(), &ctx.env));
-    config::resolve(
-        &ctx.config().sync,
-        &ctx.env,
-        &ctx.auth_dir,
-        template.as_deref(),
-    )
-}
-
 /// Starts the engine from resolved settings: first reconcile, then watcher and poller.
 pub async fn start_engine(
-    res: config::Resolved,
+    res: Resolved,
     cancel: tokio_util::sync::CancellationToken,
     tracker: &tokio_util::task::TaskTracker,
     bootstrap_wait: std::time::Duration,
@@ -91,11 +74,10 @@ pub async fn start_engine(
 /// Starts the sync engine for `serve` when any location is configured: runs the
 /// bootstrap reconcile (before accounts load), then the watcher and the poller.
 pub async fn start(
-    ctx: &crate::cli::Context,
+    res: Resolved,
     cancel: tokio_util::sync::CancellationToken,
     tracker: &tokio_util::task::TaskTracker,
 ) -> anyhow::Result<Option<SyncHandle>> {
-    let res = resolve(ctx)?;
     if !res.enabled || !res.has_remote_locations() {
         return Ok(None);
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cliproxy::config::EnvMap;
-use cliproxy::sync::config::{Resolved, SyncConfig, resolve};
+use cliproxy::config::sync::{Resolved, SyncConfig, resolve};
 use cliproxy::sync::engine::Engine;
 
 pub const BUCKET: &str = "cliproxyapi";
@@ -115,11 +115,12 @@ impl Moto {
     }
 
     fn sdk(&self) -> aws_sdk_s3::Client {
-        cliproxy::sync::s3::client(
+        cliproxy::store::s3::client(
             &self.endpoint(),
             "us-east-1",
-            &cliproxy::config::Secret::new("testing-access"),
-            &cliproxy::config::Secret::new("testing-secret"),
+            "testing-access",
+            "testing-secret",
+            cliproxy::store::s3::Timeouts::BACKGROUND,
         )
     }
 

@@ -21,7 +21,7 @@ pub const CALLBACK: CallbackSpec = CallbackSpec {
 };
 
 pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
-    let ep = &flow.ctx.config().antigravity;
+    let ep = &flow.config.antigravity;
     let tok = super::gemini::google_code(
         flow,
         &CALLBACK,
@@ -62,7 +62,7 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     f.insert("project_id".into(), json!(project.unwrap_or_default()));
     let name = format!("antigravity-{email}.json");
     super::save(
-        &flow.ctx.auth_dir,
+        flow.auth_dir,
         &name,
         f,
         |existing| existing.email() == Some(email.as_str()),

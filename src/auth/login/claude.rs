@@ -16,7 +16,7 @@ pub const CALLBACK: CallbackSpec = CallbackSpec {
 };
 
 pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
-    let ep = &flow.ctx.config().claude;
+    let ep = &flow.config.claude;
     let pkce = Pkce::generate();
     let mut sent_state = String::new();
     let (code, redirect_uri) = flow
@@ -81,7 +81,7 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     );
     let name = format!("claude-{email}.json");
     super::save(
-        &flow.ctx.auth_dir,
+        flow.auth_dir,
         &name,
         f,
         |existing| existing.email() == Some(email.as_str()),

@@ -32,7 +32,7 @@ pub fn file_name(email: &str, plan: Option<&str>, account_id: Option<&str>) -> S
 }
 
 pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
-    let ep = &flow.ctx.config().codex;
+    let ep = &flow.config.codex;
     let pkce = Pkce::generate();
     let (code, redirect_uri) = flow
         .authorize(&CALLBACK, |redirect, state| {
@@ -62,7 +62,7 @@ async fn exchange(
     redirect_uri: &str,
     verifier: &str,
 ) -> Result<Saved, LoginError> {
-    let ep = &flow.ctx.config().codex;
+    let ep = &flow.config.codex;
     let tok = super::token_request(
         &flow.client,
         &ep.token_url,
@@ -111,7 +111,7 @@ async fn exchange(
     let name = file_name(&email, plan.as_deref(), account_id.as_deref());
     let acct = account_id.unwrap_or_default();
     super::save(
-        &flow.ctx.auth_dir,
+        flow.auth_dir,
         &name,
         f,
         |existing| {
@@ -125,7 +125,7 @@ async fn exchange(
 /// Device flow: show a code to enter on the verify page, poll until approved, then
 /// exchange the authorization code it yields.
 pub async fn device_login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
-    let ep = &flow.ctx.config().codex;
+    let ep = &flow.config.codex;
     let (status, start) = super::post_json(
         &flow.client,
         &ep.device_usercode_url,

@@ -61,7 +61,7 @@ pub async fn google_code(
 }
 
 pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
-    let ep = &flow.ctx.config().gemini;
+    let ep = &flow.config.gemini;
     let scopes = SCOPES.join(" ");
     let tok = google_code(
         flow,
@@ -108,7 +108,7 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
         None => format!("gemini-{email}.json"),
     };
     super::save(
-        &flow.ctx.auth_dir,
+        flow.auth_dir,
         &name,
         f,
         |existing| {

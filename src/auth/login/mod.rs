@@ -1,4 +1,4 @@
-//! `cliproxy login <provider>`: OAuth logins (authorization code with PKCE where the
+//! OAuth logins for `cliproxy login <provider>` (the command is `crate::commands::login`) (authorization code with PKCE where the
 //! provider uses it, a checked random `state`, a callback listener on 127.0.0.1, the
 //! paste flow with `--no-browser`, Codex's device flow) that save the auth file the way
 //! CLIProxyAPI writes it.
@@ -12,14 +12,12 @@ pub mod gemini;
 pub mod pkce;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::auth::AuthFile;
-use crate::cli::{Context, LoginArgs};
-use crate::providers::Provider;
+use crate::config::Config;
 
 /// A login failure, worded for the user. Never carries a token or code.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,7 +32,10 @@ impl LoginError {
 
 /// What every flow needs.
 pub struct Flow<'a> {
-    pub ctx: &'a Context,
+    /// The providers' OAuth endpoints.
+    pub config: &'a Config,
+    /// Where the auth file is saved.
+    pub auth_dir: &'a Path,
     pub client: reqwest::Client,
     pub no_browser: bool,
     pub callback_port: Option<u16>,
@@ -44,64 +45,6 @@ pub struct Flow<'a> {
 /// Default wait for the browser (CLIProxyAPI: 5 min); `CLIPROXY_LOGIN_TIMEOUT` (seconds)
 /// overrides it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-
-pub async fn run(args: LoginArgs, ctx: &Context) -> ExitCode {
-    let client = match crate::providers::clients::HttpClients::default()
-        .get(None, &ctx.config().proxy_url)
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: proxy-url: {e}");
-            return ExitCode::from(crate::cli::EXIT_USAGE);
-        }
-    };
-    let timeout = ctx
-        .env
-        .get_any(&["CLIPROXY_LOGIN_TIMEOUT"])
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TIMEOUT);
-    if args.device && args.provider != Provider::Codex {
-        eprintln!("error: --device is only available for `cliproxy login codex`");
-        return ExitCode::from(crate::cli::EXIT_USAGE);
-    }
-    let flow = Flow {
-        ctx,
-        client,
-        no_browser: args.no_browser,
-        callback_port: args.callback_port,
-        timeout,
-    };
-    let result = match (args.provider, args.device) {
-        (Provider::Claude, _) => claude::login(&flow).await,
-        (Provider::Codex, false) => codex::login(&flow).await,
-        (Provider::Codex, true) => codex::device_login(&flow).await,
-        (Provider::Gemini, _) => gemini::login(&flow).await,
-        (Provider::Antigravity, _) => antigravity::login(&flow).await,
-        (Provider::OpenAiCompat, _) => Err(LoginError::new(
-            "openai-compatibility uses the API keys in config.yaml; there is no login",
-        )),
-    };
-    match result {
-        Ok(saved) => {
-            println!(
-                "Saved {} ({}){}",
-                saved.path.display(),
-                saved.email,
-                if saved.updated {
-                    "; updated the existing account"
-                } else {
-                    ""
-                }
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: login failed: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
 
 /// Where a provider's browser flow listens.
 pub struct CallbackSpec {

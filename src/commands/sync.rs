@@ -1,44 +1,28 @@
-//! `cliproxy sync ...` and the sync side of `cliproxy auth remove|restore`.
+//! `cliproxy sync once|watch|status` and the sync side of `cliproxy auth remove|restore`.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use clap::{Subcommand, ValueEnum};
+use super::EXIT_USAGE;
+use crate::cli::{RestoreSource, SyncCommand};
+use crate::config::Context;
+use crate::config::sync::{Resolved, resolve_for};
+use crate::sync::engine::{Engine, Report};
+use crate::sync::plan::{self, Action, LocId, NameInput, Obs};
+use crate::sync::state::State;
 
-use super::engine::{Engine, Report};
-use super::plan::{self, Action, LocId, NameInput, Obs};
-use super::state::State;
-use crate::cli::Context;
-
-#[derive(Debug, Subcommand)]
-pub enum SyncCommand {
-    /// One full reconcile of every location, printing what it did
-    Once {
-        /// Act even when a guard (mass deletion, empty bucket listing) would stop the run
-        #[arg(long)]
-        force: bool,
-    },
-    /// Keep watching the folders and polling the bucket
-    Watch,
-    /// Every location and file with its state
-    Status,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum RestoreSource {
-    Backup,
-    Dotfiles,
-    Conflict,
+fn resolve(ctx: &Context) -> anyhow::Result<Resolved> {
+    resolve_for(ctx.config(), &ctx.env, &ctx.auth_dir)
 }
 
 fn engine(ctx: &Context) -> Result<Engine, ExitCode> {
-    let res = super::resolve(ctx).map_err(|e| {
+    let res = resolve(ctx).map_err(|e| {
         eprintln!("error: {e:#}");
-        ExitCode::from(crate::cli::EXIT_USAGE)
+        ExitCode::from(EXIT_USAGE)
     })?;
     Engine::new(res).map_err(|e| {
         eprintln!("error: {e:#}");
-        ExitCode::from(crate::cli::EXIT_USAGE)
+        ExitCode::from(EXIT_USAGE)
     })
 }
 
@@ -79,7 +63,7 @@ fn code(r: &Report) -> ExitCode {
     }
 }
 
-pub async fn run(cmd: SyncCommand, ctx: &Context) -> ExitCode {
+pub(super) async fn run(cmd: SyncCommand, ctx: &Context) -> ExitCode {
     match cmd {
         SyncCommand::Once { force } => {
             let e = match engine(ctx) {
@@ -96,16 +80,16 @@ pub async fn run(cmd: SyncCommand, ctx: &Context) -> ExitCode {
 }
 
 async fn watch(ctx: &Context) -> ExitCode {
-    let res = match super::resolve(ctx) {
+    let res = match resolve(ctx) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return ExitCode::from(crate::cli::EXIT_USAGE);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     let cancel = tokio_util::sync::CancellationToken::new();
     let tracker = tokio_util::task::TaskTracker::new();
-    let handle = match super::start_engine(
+    let handle = match crate::sync::start_engine(
         res,
         cancel.clone(),
         &tracker,
@@ -121,34 +105,11 @@ async fn watch(ctx: &Context) -> ExitCode {
     };
     tracing::info!("sync watch running");
     println!("watching (Ctrl-C to stop)");
-    shutdown_signal().await;
-    cancel.cancel();
+    super::shutdown_signal(cancel.clone()).await;
     tracker.close();
     tracker.wait().await;
     drop(handle);
     ExitCode::SUCCESS
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 async fn status(ctx: &Context) -> ExitCode {
@@ -258,7 +219,7 @@ async fn status(ctx: &Context) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub async fn remove(name: &str, ctx: &Context) -> ExitCode {
+pub(super) async fn remove(name: &str, ctx: &Context) -> ExitCode {
     let e = match engine(ctx) {
         Ok(e) => e,
         Err(c) => return c,
@@ -278,7 +239,7 @@ pub async fn remove(name: &str, ctx: &Context) -> ExitCode {
     }
 }
 
-pub async fn restore(name: &str, from: Option<RestoreSource>, ctx: &Context) -> ExitCode {
+pub(super) async fn restore(name: &str, from: Option<RestoreSource>, ctx: &Context) -> ExitCode {
     let e = match engine(ctx) {
         Ok(e) => e,
         Err(c) => return c,

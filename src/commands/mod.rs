@@ -1,0 +1,160 @@
+//! The commands: one file each, dispatched from [`main`]. This is the top layer: it
+//! turns command-line values into a [`Context`] and hands the libraries below the
+//! plain values they need.
+
+mod auth;
+mod config;
+mod doctor;
+mod login;
+mod serve;
+mod sync;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, GlobalArgs, LogFormat, LoginArgs, Provider, ServeArgs};
+use crate::config::context::Sources;
+use crate::config::{ConfigError, Context, Overrides};
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = match (cli.command, legacy_login(&cli.global)) {
+        (Some(c), _) => c,
+        (None, Some(login)) => Command::Login(login),
+        (None, None) => Command::Serve(ServeArgs::default()),
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("CLIPROXY_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(e, 1),
+    };
+    runtime.block_on(run(cli.global, command))
+}
+
+async fn run(global: GlobalArgs, command: Command) -> ExitCode {
+    match command {
+        Command::Config(cmd) => config::run(cmd, &global),
+        Command::Serve(args) => serve::run(&args, &global).await,
+        Command::Sync(cmd) => {
+            let ctx = match context(&global, &Overrides::default(), None) {
+                Ok(c) => c,
+                Err(e) => return fail(e, EXIT_USAGE),
+            };
+            init_tracing(global.log_format, ctx.config().debug);
+            sync::run(cmd, &ctx).await
+        }
+        Command::Auth(cmd) => {
+            let ctx = match context(&global, &Overrides::default(), None) {
+                Ok(c) => c,
+                Err(e) => return fail(e, EXIT_USAGE),
+            };
+            auth::run(cmd, &ctx).await
+        }
+        Command::Login(args) => {
+            let ctx = match context(&global, &Overrides::default(), None) {
+                Ok(c) => c,
+                Err(e) => return fail(e, EXIT_USAGE),
+            };
+            init_tracing(global.log_format, ctx.config().debug);
+            login::run(args, &ctx).await
+        }
+        Command::Doctor => {
+            let ctx = match context(&global, &Overrides::default(), None) {
+                Ok(c) => c,
+                Err(e) => return fail(e, EXIT_USAGE),
+            };
+            doctor::run(&ctx).await
+        }
+    }
+}
+
+/// Loads the configuration the global flags point at.
+fn context(
+    global: &GlobalArgs,
+    overrides: &Overrides,
+    template: Option<&std::path::Path>,
+) -> Result<Context, ConfigError> {
+    Context::build(
+        Sources {
+            config: global.config.as_deref(),
+            env_file: global.env_file.as_deref(),
+            template,
+        },
+        overrides,
+    )
+}
+
+fn legacy_login(g: &GlobalArgs) -> Option<LoginArgs> {
+    let provider = if g.claude_login {
+        Provider::Claude
+    } else if g.codex_login || g.codex_device_login {
+        Provider::Codex
+    } else if g.login {
+        Provider::Gemini
+    } else if g.antigravity_login {
+        Provider::Antigravity
+    } else {
+        return None;
+    };
+    Some(LoginArgs {
+        provider,
+        no_browser: g.no_browser,
+        callback_port: g.oauth_callback_port,
+        device: g.codex_device_login,
+    })
+}
+
+pub fn init_tracing(format: LogFormat, debug: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if debug { "cliproxy=debug,info" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal;
+    // Colour codes only on a terminal: service logs (launchd, journald files) stay plain.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn fail(e: impl std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(code)
+}
+
+/// Returns on Ctrl-C, SIGTERM or cancellation; cancels `cancel` either way.
+async fn shutdown_signal(cancel: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+        _ = cancel.cancelled() => {},
+    }
+    cancel.cancel();
+}
