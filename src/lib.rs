@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod providers;
 pub mod server;

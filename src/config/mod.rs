@@ -5,6 +5,7 @@ mod env;
 mod load;
 mod secret;
 pub mod template;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 pub use env::EnvMap;
 pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load};
 pub use secret::Secret;
+pub use usage::UsageConfig;
 
 pub const DEFAULT_PORT: u16 = 8317;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -81,6 +83,7 @@ pub struct Config {
     pub antigravity: AntigravityEndpoints,
     pub sync: crate::sync::SyncConfig,
     pub template: TemplateConfig,
+    pub usage: UsageConfig,
 }
 
 impl Default for Config {
@@ -135,6 +138,7 @@ impl Default for Config {
             antigravity: AntigravityEndpoints::default(),
             sync: crate::sync::SyncConfig::default(),
             template: TemplateConfig::default(),
+            usage: UsageConfig::default(),
         }
     }
 }

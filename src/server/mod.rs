@@ -7,6 +7,7 @@ mod proxy;
 mod reload;
 mod routes;
 pub mod state;
+mod usage_tap;
 
 use std::sync::Arc;
 
@@ -43,7 +44,17 @@ async fn require_client_key(
     let snap = state.current();
     let dialect = dialect_for(req.uri().path());
     match keys::check(&snap.config.api_keys, req.headers(), req.uri().query()) {
-        keys::KeyCheck::Open | keys::KeyCheck::Matched(_) => next.run(req).await,
+        keys::KeyCheck::Open => next.run(req).await,
+        keys::KeyCheck::Matched(i) => {
+            let mut req = req;
+            if let Some(k) = snap.config.api_keys.get(i) {
+                req.extensions_mut()
+                    .insert(usage_tap::ClientKey(crate::usage::client_key_label(
+                        k.expose(),
+                    )));
+            }
+            next.run(req).await
+        }
         keys::KeyCheck::Missing => ApiError::new(
             dialect,
             StatusCode::UNAUTHORIZED,
@@ -69,6 +80,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(routes::chat_completions))
         .route("/v1/models", get(routes::models))
         .route("/metrics", get(metrics::render))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            usage_tap::track,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_client_key,
@@ -267,6 +282,7 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
         ..Default::default()
     };
     let remote = lease_store(&ctx);
+    let usage_writer = start_usage(&ctx);
     let state = AppState::new(
         config.clone(),
         ctx.env.clone(),
@@ -275,6 +291,9 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
         ctx.auth_dir.clone(),
         sync,
         remote,
+        usage_writer
+            .as_ref()
+            .map_or_else(crate::usage::Recorder::disabled, |w| w.recorder()),
     );
     let _watcher = reload::watch(state.clone(), cancel.clone(), &tracker)?;
     tracker.spawn(reload::refresh_loop(state.clone(), cancel.clone()));
@@ -293,5 +312,29 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+    if let Some(w) = usage_writer {
+        let _ =
+            tokio::task::spawn_blocking(move || w.close(std::time::Duration::from_secs(10))).await;
+    }
     Ok(())
+}
+
+/// The usage database beside the auth files (`usage.enabled`, `usage.retention-days`).
+fn start_usage(ctx: &Context) -> Option<crate::usage::Writer> {
+    let cfg = &ctx.config().usage;
+    if !cfg.enabled {
+        return None;
+    }
+    let path = crate::usage::db_path(&ctx.auth_dir);
+    match crate::usage::Writer::start(
+        path.clone(),
+        cfg.retention_days,
+        crate::usage::recorder::DEFAULT_QUEUE,
+    ) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "usage is not recorded");
+            None
+        }
+    }
 }

@@ -388,13 +388,23 @@ async fn refresh_account(
 /// Runs `call` over the routes serving its model.
 pub async fn execute(state: &AppState, call: Call) -> Response {
     let snap = state.current();
-    match execute_in(state, &snap, &call).await {
+    // USAGE (1/2): the trace notes each attempt's account and goes out with the
+    // response; server/usage_tap.rs records the request when its body ends.
+    let mut trace = super::usage_tap::Trace::new(call.dialect, &call.model, call.stream);
+    let mut resp = match execute_in(state, &snap, &call, &mut trace).await {
         Ok(r) => r,
         Err(e) => axum::response::IntoResponse::into_response(e),
-    }
+    };
+    trace.attach(&mut resp);
+    resp
 }
 
-async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Response, ApiError> {
+async fn execute_in(
+    state: &AppState,
+    snap: &Snapshot,
+    call: &Call,
+    trace: &mut super::usage_tap::Trace,
+) -> Result<Response, ApiError> {
     let cfg = &snap.config;
     let routes = snap.registry.resolve(&call.model, call.providers);
     if routes.is_empty() {
@@ -443,6 +453,8 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
             let route = &routes[i];
             tried[i] = true;
             tried_count += 1;
+            // USAGE (2/2): this route is tried.
+            trace.attempt(route);
             let token = match &route.cred.secret {
                 CredentialSecret::ApiKey(k) => k.clone(),
                 CredentialSecret::OAuth(acc) => {

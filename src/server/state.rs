@@ -39,9 +39,13 @@ pub struct AppState {
     pub config_path: Option<PathBuf>,
     pub overrides: Overrides,
     pub auth_dir: PathBuf,
+    /// Where requests report their usage (disabled when the database is unusable).
+    pub usage: crate::usage::Recorder,
 }
 
 impl AppState {
+    // Each argument is a separate piece of the gateway's wiring, made in `serve`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
         env: EnvMap,
@@ -50,6 +54,7 @@ impl AppState {
         auth_dir: PathBuf,
         sync: Option<crate::sync::SyncHandle>,
         remote: Option<Arc<dyn crate::auth::lease::RemoteStore>>,
+        usage: crate::usage::Recorder,
     ) -> Arc<AppState> {
         let state = Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(Snapshot {
@@ -69,6 +74,7 @@ impl AppState {
             config_path,
             overrides,
             auth_dir,
+            usage,
         });
         state.rebuild(Arc::new(config));
         state

@@ -1,7 +1,7 @@
 //! The usage database: SQLite in WAL mode with a busy timeout, so several gateways on
 //! one folder (and `cliproxy usage` reading meanwhile) share it without failing.
-//! Rows are de-duplicated by `rid`, a hash of what identifies a request, which also
-//! makes imports idempotent.
+//! Every request gets its own row; imports skip details whose content key (what
+//! CLIProxyAPI de-duplicates on) is already stored, so importing twice adds nothing.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,7 +17,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
-    rid TEXT NOT NULL UNIQUE,
+    ckey TEXT NOT NULL,
     at_ms INTEGER NOT NULL,
     client_key TEXT NOT NULL,
     provider TEXT NOT NULL,
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS requests (
     retries INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS requests_at ON requests(at_ms);
+CREATE INDEX IF NOT EXISTS requests_ckey ON requests(ckey);
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -121,8 +122,9 @@ pub fn open_ro(path: &Path) -> Result<Option<Connection>, DbError> {
 }
 
 /// What identifies a request across exports and imports (CLIProxyAPI's de-dup key:
-/// key, model, time, account, failure and token counts).
-pub fn rid(r: &UsageRecord) -> String {
+/// key, model, time, account, failure and token counts). Two identical requests in
+/// one millisecond share it, so it only guards imports, never live records.
+pub fn content_key(r: &UsageRecord) -> String {
     let t = &r.tokens;
     let s = format!(
         "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
@@ -144,19 +146,34 @@ fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Inserts records in one transaction; returns how many were new.
+/// Inserts live records in one transaction.
 pub fn insert(conn: &mut Connection, records: &[UsageRecord]) -> rusqlite::Result<usize> {
+    write(conn, records, false)
+}
+
+/// Inserts imported records in one transaction, skipping those already stored (or
+/// repeated in `records`); returns how many were added.
+pub fn import(conn: &mut Connection, records: &[UsageRecord]) -> rusqlite::Result<usize> {
+    write(conn, records, true)
+}
+
+fn write(conn: &mut Connection, records: &[UsageRecord], dedup: bool) -> rusqlite::Result<usize> {
     let tx = conn.transaction()?;
     let mut added = 0;
     {
+        let mut exists = tx.prepare("SELECT EXISTS(SELECT 1 FROM requests WHERE ckey = ?1)")?;
         let mut st = tx.prepare(
-            "INSERT OR IGNORE INTO requests (rid, at_ms, client_key, provider, account, model_requested, model_sent, dialect, status, stream, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, retries)
+            "INSERT INTO requests (ckey, at_ms, client_key, provider, account, model_requested, model_sent, dialect, status, stream, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, retries)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?;
         for r in records {
             let t = &r.tokens;
+            let ckey = content_key(r);
+            if dedup && exists.query_row(params![ckey], |row| row.get::<_, bool>(0))? {
+                continue;
+            }
             added += st.execute(params![
-                rid(r),
+                ckey,
                 r.at_ms,
                 r.client_key,
                 r.provider,
@@ -202,29 +219,32 @@ pub fn records(
          FROM (SELECT * FROM requests WHERE at_ms >= ?1 ORDER BY at_ms DESC, id DESC LIMIT ?2)
          ORDER BY at_ms, id",
     )?;
-    let rows = st.query_map(params![since_ms, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-        Ok(UsageRecord {
-            at_ms: r.get(0)?,
-            client_key: r.get(1)?,
-            provider: r.get(2)?,
-            account: r.get(3)?,
-            model_requested: r.get(4)?,
-            model_sent: r.get(5)?,
-            dialect: r.get(6)?,
-            status: r.get(7)?,
-            stream: r.get(8)?,
-            tokens: Tokens {
-                input: u(r.get(9)?),
-                output: u(r.get(10)?),
-                cached: u(r.get(11)?),
-                cache_write: u(r.get(12)?),
-                reasoning: u(r.get(13)?),
-            },
-            latency_ms: u(r.get(14)?),
-            ttfb_ms: r.get::<_, Option<i64>>(15)?.map(u),
-            retries: r.get(16)?,
-        })
-    })?;
+    let rows = st.query_map(
+        params![since_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| {
+            Ok(UsageRecord {
+                at_ms: r.get(0)?,
+                client_key: r.get(1)?,
+                provider: r.get(2)?,
+                account: r.get(3)?,
+                model_requested: r.get(4)?,
+                model_sent: r.get(5)?,
+                dialect: r.get(6)?,
+                status: r.get(7)?,
+                stream: r.get(8)?,
+                tokens: Tokens {
+                    input: u(r.get(9)?),
+                    output: u(r.get(10)?),
+                    cached: u(r.get(11)?),
+                    cache_write: u(r.get(12)?),
+                    reasoning: u(r.get(13)?),
+                },
+                latency_ms: u(r.get(14)?),
+                ttfb_ms: r.get::<_, Option<i64>>(15)?.map(u),
+                retries: r.get(16)?,
+            })
+        },
+    )?;
     rows.collect()
 }
 
@@ -265,20 +285,23 @@ mod tests {
     }
 
     #[test]
-    fn records_round_trip_and_duplicates_are_ignored() {
+    fn records_round_trip_and_imports_skip_what_is_stored() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("u.sqlite");
         let mut c = open_rw(&p).unwrap();
         let a = rec(1_000, "m1", 5);
         let b = rec(2_000, "m2", 7);
         assert_eq!(insert(&mut c, &[a.clone(), b.clone()]).unwrap(), 2);
-        assert_eq!(insert(&mut c, std::slice::from_ref(&a)).unwrap(), 0);
+        assert_eq!(import(&mut c, &[a.clone(), a.clone()]).unwrap(), 0);
         let got = records(&c, 0, 100).unwrap();
         assert_eq!(got, vec![a.clone(), b.clone()]);
         assert_eq!(records(&c, 1_500, 100).unwrap(), vec![b.clone()]);
         // The limit keeps the newest.
         assert_eq!(records(&c, 0, 1).unwrap(), vec![b]);
         assert_eq!(count(&c, 0).unwrap(), 2);
+        // Two identical live requests in one millisecond are two records.
+        assert_eq!(insert(&mut c, &[a.clone(), a.clone()]).unwrap(), 2);
+        assert_eq!(count(&c, 0).unwrap(), 4);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -21,6 +21,11 @@ pub use tokens::{Format, Scanner, Tokens};
 /// without a leading dot only).
 pub const DB_FILE: &str = ".cliproxy-usage.sqlite";
 
+/// The usage database of an auth folder.
+pub fn db_path(auth_dir: &std::path::Path) -> std::path::PathBuf {
+    auth_dir.join(DB_FILE)
+}
+
 /// One proxied request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {

@@ -199,6 +199,20 @@ pub fn record_of(api: &str, model: &str, d: &Detail) -> Option<UsageRecord> {
     })
 }
 
+#[derive(Default)]
+struct ModelAgg {
+    requests: u64,
+    tokens: u64,
+    details: Vec<Detail>,
+}
+
+#[derive(Default)]
+struct ApiAgg {
+    requests: u64,
+    tokens: u64,
+    models: BTreeMap<String, ModelAgg>,
+}
+
 /// CLIProxyAPI's `/usage` snapshot. Totals cover every record from `since_ms`; the
 /// details lists hold the newest `max_details` records (the whole history would grow
 /// without bound, CLIProxyAPI issue #3048).
@@ -206,8 +220,7 @@ pub fn snapshot(conn: &Connection, since_ms: i64, max_details: usize) -> rusqlit
     let mut total_requests = 0u64;
     let mut failures = 0u64;
     let mut total_tokens = 0u64;
-    let mut apis: BTreeMap<String, (u64, u64, BTreeMap<String, (u64, u64, Vec<Detail>)>)> =
-        BTreeMap::new();
+    let mut apis: BTreeMap<String, ApiAgg> = BTreeMap::new();
     {
         let mut st = conn.prepare(
             "SELECT client_key, model_requested, COUNT(*), SUM(status >= 400), SUM(input_tokens + output_tokens)
@@ -222,19 +235,19 @@ pub fn snapshot(conn: &Connection, since_ms: i64, max_details: usize) -> rusqlit
             failures += failed;
             total_tokens += tokens;
             let a = apis.entry(api).or_default();
-            a.0 += n;
-            a.1 += tokens;
-            let m = a.2.entry(model).or_default();
-            m.0 += n;
-            m.1 += tokens;
+            a.requests += n;
+            a.tokens += tokens;
+            let m = a.models.entry(model).or_default();
+            m.requests += n;
+            m.tokens += tokens;
         }
     }
     for r in db::records(conn, since_ms, max_details)? {
         if let Some(m) = apis
             .get_mut(&r.client_key)
-            .and_then(|a| a.2.get_mut(&r.model_requested))
+            .and_then(|a| a.models.get_mut(&r.model_requested))
         {
-            m.2.push(detail_of(&r));
+            m.details.push(detail_of(&r));
         }
     }
     let by = |unit: &str, what: &str| -> rusqlite::Result<Value> {
@@ -259,19 +272,20 @@ pub fn snapshot(conn: &Connection, since_ms: i64, max_details: usize) -> rusqlit
     };
     let apis: serde_json::Map<String, Value> = apis
         .into_iter()
-        .map(|(api, (n, tokens, models))| {
-            let models: serde_json::Map<String, Value> = models
+        .map(|(api, a)| {
+            let models: serde_json::Map<String, Value> = a
+                .models
                 .into_iter()
-                .map(|(model, (n, tokens, details))| {
+                .map(|(model, m)| {
                     (
                         model,
-                        json!({"total_requests": n, "total_tokens": tokens, "details": details}),
+                        json!({"total_requests": m.requests, "total_tokens": m.tokens, "details": m.details}),
                     )
                 })
                 .collect();
             (
                 api,
-                json!({"total_requests": n, "total_tokens": tokens, "models": models}),
+                json!({"total_requests": a.requests, "total_tokens": a.tokens, "models": models}),
             )
         })
         .collect();
@@ -337,7 +351,14 @@ pub fn parse_import(payload: &Value) -> Result<(Vec<UsageRecord>, u64), String> 
 mod tests {
     use super::*;
 
-    fn rec(at_ms: i64, key: &str, model: &str, status: u16, input: u64, output: u64) -> UsageRecord {
+    fn rec(
+        at_ms: i64,
+        key: &str,
+        model: &str,
+        status: u16,
+        input: u64,
+        output: u64,
+    ) -> UsageRecord {
         UsageRecord {
             at_ms,
             client_key: key.into(),
@@ -379,7 +400,10 @@ mod tests {
             .map(|r| (r.key.as_str(), r.requests, r.failed, r.total_tokens))
             .collect();
         assert_eq!(got, vec![("m2", 1, 0, 150), ("m1", 2, 1, 15)]);
-        assert_eq!((total.requests, total.failed, total.total_tokens), (3, 1, 165));
+        assert_eq!(
+            (total.requests, total.failed, total.total_tokens),
+            (3, 1, 165)
+        );
         let (rows, _) = summary(&c, 0, GroupBy::Key).unwrap();
         assert_eq!(rows[0].key, "key-a");
         let (rows, _) = summary(&c, 0, GroupBy::Account).unwrap();
@@ -402,28 +426,42 @@ mod tests {
         assert_eq!(s["failure_count"], 1);
         assert_eq!(s["total_tokens"], 23);
         assert_eq!(s["apis"]["key-a"]["total_requests"], 2);
-        assert_eq!(s["apis"]["key-a"]["models"]["m1"]["details"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            s["apis"]["key-a"]["models"]["m1"]["details"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         let d0 = &s["apis"]["key-a"]["models"]["m1"]["details"][0];
         assert_eq!(d0["timestamp"], "2023-11-14T22:13:20.123Z");
         assert_eq!(d0["tokens"]["total_tokens"], 15);
         assert_eq!(d0["source"], "a@x");
-        let by_day: u64 = s["requests_by_day"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        let by_day: u64 = s["requests_by_day"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
         assert_eq!(by_day, 3);
 
         let export = json!({"version": 1, "usage": s});
         let (parsed, bad) = parse_import(&export).unwrap();
         assert_eq!((parsed.len(), bad), (3, 0));
         // Same requests: nothing added.
-        assert_eq!(db::insert(&mut c, &parsed).unwrap(), 0);
-        // Into an empty database: everything, with the same identity.
+        assert_eq!(db::import(&mut c, &parsed).unwrap(), 0);
+        // Into an empty database: everything, once.
         let (_d2, mut c2) = db_with(&[]);
-        assert_eq!(db::insert(&mut c2, &parsed).unwrap(), 3);
-        assert_eq!(db::insert(&mut c2, &records).unwrap(), 0);
+        assert_eq!(db::import(&mut c2, &parsed).unwrap(), 3);
+        assert_eq!(db::import(&mut c2, &parsed).unwrap(), 0);
+        assert_eq!(db::import(&mut c2, &records).unwrap(), 0);
     }
 
     #[test]
     fn details_are_bounded_to_the_newest() {
-        let records: Vec<_> = (0..10).map(|n| rec(1_000 + n, "k", "m", 200, 1, 1)).collect();
+        let records: Vec<_> = (0..10)
+            .map(|n| rec(1_000 + n, "k", "m", 200, 1, 1))
+            .collect();
         let (_d, c) = db_with(&records);
         let s = snapshot(&c, 0, 4).unwrap();
         assert_eq!(s["total_requests"], 10);

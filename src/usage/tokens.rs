@@ -399,7 +399,10 @@ mod tests {
             scan(
                 Format::OpenAiChat,
                 true,
-                &["data: {\"choices\":[{\"delta\":{}}]}\n\n", "data: [DONE]\n\n"]
+                &[
+                    "data: {\"choices\":[{\"delta\":{}}]}\n\n",
+                    "data: [DONE]\n\n"
+                ]
             ),
             None
         );
@@ -411,7 +414,10 @@ mod tests {
             scan(
                 Format::OpenAiChat,
                 true,
-                &["data: {\"usage\":{\"prompt_tokens\":1,", "\"completion_tokens\":2}}"]
+                &[
+                    "data: {\"usage\":{\"prompt_tokens\":1,",
+                    "\"completion_tokens\":2}}"
+                ]
             ),
             Some(t(1, 2, 0, 0, 0))
         );
