@@ -1,8 +1,10 @@
 //! `config.yaml`: CLIProxyAPI's keys (kebab-case, same meanings) plus our `sync:`,
 //! `template:` and per-provider endpoint sections. Loading and layering live in `load`.
 
+pub mod edit;
 mod env;
 mod load;
+pub mod mask;
 mod secret;
 pub mod template;
 mod usage;
@@ -13,7 +15,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 pub use env::EnvMap;
-pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load};
+pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load, load_text};
 pub use secret::Secret;
 pub use usage::UsageConfig;
 
