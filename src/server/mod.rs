@@ -2,6 +2,7 @@
 
 mod error;
 pub mod keys;
+pub mod management;
 pub mod metrics;
 mod proxy;
 mod reload;
@@ -92,6 +93,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(routes::healthz).head(routes::healthz))
         .route("/", get(routes::root))
         .merge(api)
+        .merge(management::router(state.clone()))
         .route_layer(middleware::from_fn(metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -237,7 +239,10 @@ fn bind_workers(
                     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
                         let _ = tcp.set_nodelay(true);
                     });
-                    let served = axum::serve(listener, router(state))
+                    // The peer address decides what counts as local (management).
+                    let app =
+                        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+                    let served = axum::serve(listener, app)
                         .with_graceful_shutdown(async move { cancel.cancelled().await })
                         .await;
                     if let Err(e) = served {
@@ -283,6 +288,18 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
     };
     let remote = lease_store(&ctx);
     let usage_writer = start_usage(&ctx);
+    if let ConfigSource::File(p) = &ctx.loaded.source {
+        // CLIProxyAPI's rule: a plaintext management secret is stored as its bcrypt hash.
+        match management::doc::hash_secret_in_file(p) {
+            Ok(true) => {
+                tracing::info!(path = %p.display(), "management secret stored as a bcrypt hash")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hash the management secret in the config file")
+            }
+        }
+    }
     let state = AppState::new(
         config.clone(),
         ctx.env.clone(),

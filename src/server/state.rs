@@ -41,6 +41,8 @@ pub struct AppState {
     pub auth_dir: PathBuf,
     /// Where requests report their usage (disabled when the database is unusable).
     pub usage: crate::usage::Recorder,
+    /// Management API state (failed attempts, web logins, the settings writer).
+    pub management: super::management::Shared,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             overrides,
             auth_dir,
             usage,
+            management: Default::default(),
         });
         state.rebuild(Arc::new(config));
         state
