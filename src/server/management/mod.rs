@@ -10,6 +10,8 @@ mod lists;
 mod logs;
 pub mod oauth;
 mod reply;
+#[cfg(test)]
+mod tests;
 mod usage_api;
 
 use std::collections::HashMap;
