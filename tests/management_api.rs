@@ -554,3 +554,41 @@ async fn web_logins_save_the_account_through_either_callback() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_with_sync_on_leaves_a_tombstone_so_the_account_stays_gone() {
+    let bucket = tempfile::tempdir().unwrap();
+    let sync = format!(
+        "sync:\n  poll-interval: 1\n  ccs-dir: \"\"\n  dotfiles-dir: \"\"\n  bucket:\n    endpoint: file://{}\n",
+        bucket.path().display()
+    );
+    let (_si, g) = gateway(&sync).await;
+    let name = "claude-synced@example.com.json";
+    let text =
+        serde_json::to_string(&claude_oauth_file("synced@example.com", "at", "rt", 3600)).unwrap();
+    let (status, _) =
+        json_of(mgmt(&g, Method::POST, &format!("/auth-files?name={name}")).body(text)).await;
+    assert_eq!(status, 200);
+    let in_bucket = bucket.path().join("auths").join(name);
+    eventually(
+        "the upload reaches the bucket",
+        Duration::from_secs(20),
+        async || in_bucket.exists(),
+    )
+    .await;
+
+    let (status, body) = json_of(mgmt(
+        &g,
+        Method::DELETE,
+        &format!("/auth-files?name={name}"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(bucket.path().join("config/tombstones").join(name).is_file());
+    assert!(!in_bucket.exists());
+    assert!(!g.auth_dir().join(name).exists());
+    // The next reconciles do not bring it back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!g.auth_dir().join(name).exists());
+    assert!(!in_bucket.exists());
+}

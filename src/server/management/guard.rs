@@ -135,7 +135,7 @@ impl Bans {
             if t.len() >= MAX_TRACKED
                 && let Some(oldest) = t
                     .iter()
-                    .filter(|(_, e)| !e.banned_until.is_some_and(|u| u > now))
+                    .filter(|(_, e)| e.banned_until.is_none_or(|u| u <= now))
                     .min_by_key(|(_, e)| e.last)
                     .map(|(k, _)| *k)
             {
@@ -377,7 +377,8 @@ mod tests {
             }
             m
         };
-        let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Headers, Option<&str>)] = &[
             (&[("authorization", "Bearer abc")], Some("abc")),
             (&[("authorization", "bearer  abc ")], Some("abc")),
             (&[("authorization", "abc")], Some("abc")),
