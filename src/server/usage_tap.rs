@@ -114,7 +114,13 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
     };
     // Error bodies report no usage: not scanned.
     let scanner = status.is_success().then(|| Scanner::new(trace.format, sse));
-    let (parts, body) = resp.into_parts();
+    let (mut parts, body) = resp.into_parts();
+    // A stream body has no size of its own: keep the length clients read a sized body by.
+    if let Some(n) = axum::body::HttpBody::size_hint(&body).exact()
+        && !parts.headers.contains_key(header::CONTENT_LENGTH)
+    {
+        parts.headers.insert(header::CONTENT_LENGTH, n.into());
+    }
     let tap = Tap {
         inner: body.into_data_stream(),
         pending: Some(Pending {
