@@ -120,7 +120,11 @@ async fn usage_is_recorded_across_a_restart_and_read_by_the_usage_command() {
     // Gateway-made answers keep a sized body through the usage tap.
     let r = post_messages(&g, &messages_body("no-such-model", false), &auth()).await;
     assert_eq!(r.status(), 404);
-    assert!(r.headers().contains_key("content-length"), "{:?}", r.headers());
+    assert!(
+        r.headers().contains_key("content-length"),
+        "{:?}",
+        r.headers()
+    );
     assert!(r.headers().get("transfer-encoding").is_none());
     let _ = r.bytes().await.unwrap();
 

@@ -334,6 +334,35 @@ mod tests {
     }
 
     #[test]
+    fn tricky_values_survive_being_written() {
+        let values = [
+            json!("true"),
+            json!("yes"),
+            json!("123"),
+            json!("a: b"),
+            json!("#not a comment"),
+            json!(""),
+            json!("$2b$10$abc/def.ghi"),
+            json!("*star"),
+            json!("- dash"),
+            json!("multi\nline"),
+            json!(null),
+            json!([{"api-key": "k: v", "headers": {"X-A": "1"}}]),
+        ];
+        for v in values {
+            let out = set_top("# c\nkey: old # note\nnext: 1\n", "key", &v).unwrap();
+            let parsed: Value = serde_saphyr::from_str_with_options(
+                &out,
+                serde_saphyr::options! { strict_booleans: true },
+            )
+            .unwrap();
+            assert_eq!(parsed["key"], v, "{out}");
+            assert_eq!(parsed["next"], json!(1), "{out}");
+            assert!(out.starts_with("# c\n"), "{out}");
+        }
+    }
+
+    #[test]
     fn comments_with_hashes_inside_quotes_are_not_comments() {
         assert_eq!(comment_at("key: \"a # b\" # real"), Some(13));
         assert_eq!(comment_at("key: 'a#b'"), None);

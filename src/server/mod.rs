@@ -288,18 +288,17 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
     };
     let remote = lease_store(&ctx);
     let usage_writer = start_usage(&ctx);
-    if let ConfigSource::File(p) = &ctx.loaded.source {
-        // CLIProxyAPI's rule: a plaintext management secret is stored as its bcrypt hash.
-        match management::doc::hash_secret_in_file(p) {
-            Ok(true) => {
-                tracing::info!(path = %p.display(), "management secret stored as a bcrypt hash")
-            }
-            Ok(false) => {}
+    // CLIProxyAPI's rule: a plaintext management secret is stored as its bcrypt hash.
+    let secret_hashed = match &ctx.loaded.source {
+        ConfigSource::File(p) => match management::doc::hash_secret_in_file(p) {
+            Ok(changed) => changed,
             Err(e) => {
-                tracing::warn!(error = %e, "could not hash the management secret in the config file")
+                tracing::warn!(error = %e, "could not hash the management secret in the config file");
+                false
             }
-        }
-    }
+        },
+        ConfigSource::BuiltinDefault => false,
+    };
     let state = AppState::new(
         config.clone(),
         ctx.env.clone(),
@@ -312,6 +311,12 @@ pub async fn serve(ctx: Context) -> anyhow::Result<()> {
             .as_ref()
             .map_or_else(crate::usage::Recorder::disabled, |w| w.recorder()),
     );
+    if secret_hashed {
+        tracing::info!("management secret stored as a bcrypt hash in the config file");
+        if let Err(e) = state.reload_config() {
+            tracing::warn!(error = %e, "reloading after hashing the management secret");
+        }
+    }
     let _watcher = reload::watch(state.clone(), cancel.clone(), &tracker)?;
     tracker.spawn(reload::refresh_loop(state.clone(), cancel.clone()));
 

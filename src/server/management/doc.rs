@@ -31,7 +31,10 @@ pub fn parse(text: &str) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(json!({}));
     }
-    let v: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    // YAML 1.2 booleans, as the loader reads the file (`yes` stays text).
+    let v: Value =
+        serde_saphyr::from_str_with_options(text, serde_saphyr::options! { strict_booleans: true })
+            .map_err(|e| e.to_string())?;
     Ok(if v.is_object() { v } else { json!({}) })
 }
 
