@@ -75,6 +75,29 @@ pub enum Command {
     Auth(AuthCommand),
     /// Check config, environment, paths, permissions, bucket and tokens
     Doctor,
+    /// Requests and tokens the gateway recorded (today unless --since)
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UsageArgs {
+    /// Start: today, YYYY-MM-DD, an RFC 3339 time, or a duration back (24h, 7d) [default: today]
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Group rows by
+    #[arg(long, value_enum, default_value_t = UsageBy::Model)]
+    pub by: UsageBy,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum UsageBy {
+    Day,
+    Model,
+    Account,
+    Key,
 }
 
 #[derive(Debug, Args, Clone, Default)]

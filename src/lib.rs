@@ -9,3 +9,4 @@ pub mod server;
 pub mod store;
 pub mod sync;
 pub mod translate;
+pub mod usage;

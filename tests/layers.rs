@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("providers", 2),
     ("translate", 2),
     ("sync", 2),
+    ("usage", 2),
     ("config", 1),
     ("store", 0),
 ];

@@ -286,10 +286,14 @@ async fn one_hung_account_does_not_stall_the_proactive_refresh_of_the_others() {
         ],
     )
     .await;
+    // The token request arrives before the file is rewritten: wait for both.
     eventually(
         "the claude account refreshed",
         Duration::from_secs(60),
-        async || server.token_requests("refresh_token").len() == 1,
+        async || {
+            server.token_requests("refresh_token").len() == 1
+                && g.read_auth("z-claude-z@example.com.json")["access_token"] != "at-claude"
+        },
     )
     .await;
     // Ordering, not timing: the Codex refresh (30 s request timeout) has not ended yet, so

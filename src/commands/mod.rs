@@ -8,6 +8,7 @@ mod doctor;
 mod login;
 mod serve;
 mod sync;
+pub mod usage;
 
 use std::process::ExitCode;
 
@@ -77,6 +78,10 @@ async fn run(global: GlobalArgs, command: Command) -> ExitCode {
             };
             doctor::run(&ctx).await
         }
+        Command::Usage(args) => match context(&global, &Overrides::default(), None) {
+            Ok(ctx) => usage::run(&args, &ctx),
+            Err(e) => fail(e, EXIT_USAGE),
+        },
     }
 }
 

@@ -152,7 +152,10 @@ fn bind_workers(
                     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
                         let _ = tcp.set_nodelay(true);
                     });
-                    let served = axum::serve(listener, server::router(state))
+                    // The peer address decides what counts as local (management).
+                    let app = server::router(state)
+                        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+                    let served = axum::serve(listener, app)
                         .with_graceful_shutdown(async move { cancel.cancelled().await })
                         .await;
                     if let Err(e) = served {
@@ -198,6 +201,18 @@ async fn serve(ctx: Context) -> anyhow::Result<()> {
         ..Default::default()
     };
     let remote = lease_store(&locations);
+    let usage_writer = start_usage(&ctx);
+    // CLIProxyAPI's rule: a plaintext management secret is stored as its bcrypt hash.
+    let secret_hashed = match &ctx.loaded.source {
+        ConfigSource::File(p) => match server::management::doc::hash_secret_in_file(p) {
+            Ok(changed) => changed,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hash the management secret in the config file");
+                false
+            }
+        },
+        ConfigSource::BuiltinDefault => false,
+    };
     let state = AppState::new(
         config.clone(),
         ctx.env.clone(),
@@ -206,7 +221,16 @@ async fn serve(ctx: Context) -> anyhow::Result<()> {
         ctx.auth_dir.clone(),
         sync,
         remote,
+        usage_writer
+            .as_ref()
+            .map_or_else(crate::usage::Recorder::disabled, |w| w.recorder()),
     );
+    if secret_hashed {
+        tracing::info!("management secret stored as a bcrypt hash in the config file");
+        if let Err(e) = state.reload_config() {
+            tracing::warn!(error = %e, "reloading after hashing the management secret");
+        }
+    }
     let _watcher = server::reload::watch(state.clone(), cancel.clone(), &tracker)?;
     tracker.spawn(server::reload::refresh_loop(state.clone(), cancel.clone()));
 
@@ -224,5 +248,29 @@ async fn serve(ctx: Context) -> anyhow::Result<()> {
     cancel.cancel();
     tracker.close();
     tracker.wait().await;
+    if let Some(w) = usage_writer {
+        let _ =
+            tokio::task::spawn_blocking(move || w.close(std::time::Duration::from_secs(10))).await;
+    }
     Ok(())
+}
+
+/// The usage database beside the auth files (`usage.enabled`, `usage.retention-days`).
+fn start_usage(ctx: &Context) -> Option<crate::usage::Writer> {
+    let cfg = &ctx.config().usage;
+    if !cfg.enabled {
+        return None;
+    }
+    let path = crate::usage::db_path(&ctx.auth_dir);
+    match crate::usage::Writer::start(
+        path.clone(),
+        cfg.retention_days,
+        crate::usage::recorder::DEFAULT_QUEUE,
+    ) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "usage is not recorded");
+            None
+        }
+    }
 }

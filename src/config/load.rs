@@ -112,17 +112,32 @@ pub fn load(
     env: &EnvMap,
     overrides: &Overrides,
 ) -> Result<LoadedConfig, ConfigError> {
-    let mut figment = Figment::new();
-    let mut unknown_keys = Vec::new();
-    let source = match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+    let text = match path {
+        Some(p) => Some(
+            std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
                 path: p.display().to_string(),
                 source,
-            })?;
-            unknown_keys = parse_yaml(p, &text)?;
+            })?,
+        ),
+        None => None,
+    };
+    load_text(path.zip(text.as_deref()), env, overrides)
+}
+
+/// Like [`load`], with the file's `text` given (to check an edit before it is saved;
+/// errors name `path`).
+pub fn load_text(
+    file: Option<(&Path, &str)>,
+    env: &EnvMap,
+    overrides: &Overrides,
+) -> Result<LoadedConfig, ConfigError> {
+    let mut figment = Figment::new();
+    let mut unknown_keys = Vec::new();
+    let source = match file {
+        Some((p, text)) => {
+            unknown_keys = parse_yaml(p, text)?;
             if !text.trim().is_empty() {
-                figment = figment.merge(Yaml::string(&text));
+                figment = figment.merge(Yaml::string(text));
             }
             ConfigSource::File(p.to_path_buf())
         }

@@ -2,11 +2,14 @@
 //! `template:` and per-provider endpoint sections. Loading and layering live in `load`.
 
 pub mod context;
+pub mod edit;
 mod env;
 mod load;
+pub mod mask;
 mod secret;
 pub mod sync;
 pub mod template;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,8 +18,9 @@ use serde::Deserialize;
 
 pub use context::Context;
 pub use env::EnvMap;
-pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load};
+pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load, load_text};
 pub use secret::Secret;
+pub use usage::UsageConfig;
 
 pub const DEFAULT_PORT: u16 = 8317;
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -84,6 +88,7 @@ pub struct Config {
     pub antigravity: AntigravityEndpoints,
     pub sync: sync::SyncConfig,
     pub template: TemplateConfig,
+    pub usage: UsageConfig,
 }
 
 impl Default for Config {
@@ -138,6 +143,7 @@ impl Default for Config {
             antigravity: AntigravityEndpoints::default(),
             sync: sync::SyncConfig::default(),
             template: TemplateConfig::default(),
+            usage: UsageConfig::default(),
         }
     }
 }

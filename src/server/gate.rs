@@ -28,7 +28,12 @@ pub struct Gate {
 }
 
 /// Why a request is turned away before its handler runs.
-fn check_head(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+/// `Ok` carries the usage label of the client key that matched (none when keys are off).
+fn check_head(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<super::usage_tap::ClientKey>, ApiError> {
     let size: usize = headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len())
@@ -41,7 +46,12 @@ fn check_head(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> Res
     }
     let snap = state.current();
     match keys::check(&snap.config.api_keys, headers, query) {
-        keys::KeyCheck::Open | keys::KeyCheck::Matched(_) => Ok(()),
+        keys::KeyCheck::Open => Ok(None),
+        keys::KeyCheck::Matched(i) => Ok(snap
+            .config
+            .api_keys
+            .get(i)
+            .map(|k| super::usage_tap::ClientKey(crate::usage::client_key_label(k.expose())))),
         keys::KeyCheck::Missing => Err(ApiError::new(Kind::Authentication, "Missing API key")),
         keys::KeyCheck::Invalid => Err(ApiError::new(Kind::Authentication, "Invalid API key")),
     }
@@ -89,10 +99,14 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
         .unwrap_or_default())
 }
 
-pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+pub async fn admit(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
     let dialect = route_dialect(req.uri().path());
-    if let Err(e) = check_head(&gate.state, req.headers(), req.uri().query()) {
-        return respond(dialect, &e);
+    match check_head(&gate.state, req.headers(), req.uri().query()) {
+        Ok(Some(label)) => {
+            req.extensions_mut().insert(label);
+        }
+        Ok(None) => {}
+        Err(e) => return respond(dialect, &e),
     }
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         return next.run(req).await;

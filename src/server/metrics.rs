@@ -111,3 +111,18 @@ pub fn cooldown(provider: &'static str, status: u16) {
 pub fn accounts(provider: &'static str, n: usize) {
     metrics::gauge!("cliproxy_credentials", "provider" => provider).set(n as f64);
 }
+
+/// Tokens of one finished request, by kind.
+pub fn usage_tokens(t: &crate::usage::Tokens) {
+    for (kind, n) in [
+        ("input", t.input),
+        ("output", t.output),
+        ("cached", t.cached),
+        ("cache_write", t.cache_write),
+        ("reasoning", t.reasoning),
+    ] {
+        if n > 0 {
+            metrics::counter!("cliproxy_tokens_total", "kind" => kind).increment(n);
+        }
+    }
+}

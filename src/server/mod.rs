@@ -5,11 +5,13 @@
 mod error;
 mod gate;
 pub mod keys;
+pub mod management;
 pub mod metrics;
 mod proxy;
 pub mod reload;
 mod routes;
 pub mod state;
+mod usage_tap;
 
 use std::sync::Arc;
 
@@ -34,12 +36,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::render))
         // Before the gate is layered on, so a wrong method is still behind the key check.
         .method_not_allowed_fallback(error::wrong_method)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            usage_tap::track,
+        ))
         .route_layer(middleware::from_fn_with_state(gate, gate::admit));
     Router::new()
         .route("/healthz", get(routes::healthz).head(routes::healthz))
         .route("/", get(routes::root))
         .method_not_allowed_fallback(error::wrong_method)
         .merge(api)
+        .merge(management::router(state.clone()))
         .fallback(error::unknown_route)
         .route_layer(middleware::from_fn(metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))

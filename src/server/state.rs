@@ -41,9 +41,15 @@ pub struct AppState {
     pub config_path: Option<PathBuf>,
     pub overrides: Overrides,
     pub auth_dir: PathBuf,
+    /// Where requests report their usage (disabled when the database is unusable).
+    pub usage: crate::usage::Recorder,
+    /// Management API state (failed attempts, web logins, the settings writer).
+    pub management: super::management::Shared,
 }
 
 impl AppState {
+    // Each argument is a separate piece of the gateway's wiring, made in `serve`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
         env: EnvMap,
@@ -52,6 +58,7 @@ impl AppState {
         auth_dir: PathBuf,
         sync: Option<crate::sync::SyncHandle>,
         remote: Option<Arc<dyn crate::auth::lease::RemoteStore>>,
+        usage: crate::usage::Recorder,
     ) -> Arc<AppState> {
         let state = Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(Snapshot {
@@ -76,6 +83,8 @@ impl AppState {
             config_path,
             overrides,
             auth_dir,
+            usage,
+            management: Default::default(),
         });
         state.rebuild(Arc::new(config));
         state

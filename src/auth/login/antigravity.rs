@@ -4,7 +4,10 @@
 use serde_json::{Map, json};
 
 use super::{CallbackSpec, Flow, LoginError, Saved};
+use std::path::Path;
+
 use crate::auth::file::rfc3339;
+use crate::config::AntigravityEndpoints;
 
 pub const SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/cloud-platform",
@@ -32,10 +35,19 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
         &SCOPES.join(" "),
     )
     .await?;
-    let access = super::str_of(&tok, "access_token");
-    let email = super::google_email(&flow.client, &ep.userinfo_url, &access).await?;
-    let project =
-        super::code_assist_project(&flow.client, &ep.base_url, &access, "ANTIGRAVITY").await;
+    finish(&flow.client, ep, flow.auth_dir, &tok).await
+}
+
+/// Reads the account behind the token answer `tok` and saves the auth file.
+pub async fn finish(
+    client: &reqwest::Client,
+    ep: &AntigravityEndpoints,
+    auth_dir: &Path,
+    tok: &serde_json::Value,
+) -> Result<Saved, LoginError> {
+    let access = super::str_of(tok, "access_token");
+    let email = super::google_email(client, &ep.userinfo_url, &access).await?;
+    let project = super::code_assist_project(client, &ep.base_url, &access, "ANTIGRAVITY").await;
     let now = jiff::Timestamp::now();
     let expires_in = tok
         .get("expires_in")
@@ -46,14 +58,14 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     f.insert("access_token".into(), json!(access));
     f.insert(
         "refresh_token".into(),
-        json!(super::str_of(&tok, "refresh_token")),
+        json!(super::str_of(tok, "refresh_token")),
     );
     f.insert("expires_in".into(), json!(expires_in));
     f.insert("timestamp".into(), json!(now.as_millisecond()));
     f.insert(
         "expired".into(),
         json!(
-            super::expiry_from(&tok, now)
+            super::expiry_from(tok, now)
                 .map(rfc3339)
                 .unwrap_or_default()
         ),
@@ -62,7 +74,7 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     f.insert("project_id".into(), json!(project.unwrap_or_default()));
     let name = format!("antigravity-{email}.json");
     super::save(
-        flow.auth_dir,
+        auth_dir,
         &name,
         f,
         |existing| existing.email() == Some(email.as_str()),

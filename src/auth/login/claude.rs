@@ -4,7 +4,10 @@
 use serde_json::{Map, Value, json};
 
 use super::{Body, CallbackSpec, Flow, LoginError, Saved, pkce::Pkce};
+use std::path::Path;
+
 use crate::auth::file::rfc3339;
+use crate::config::ClaudeEndpoints;
 
 pub const SCOPES: &str =
     "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload";
@@ -15,6 +18,29 @@ pub const CALLBACK: CallbackSpec = CallbackSpec {
     path: "/callback",
 };
 
+/// The authorize URL for `redirect` and `state` (also used by the management API's
+/// web login).
+pub fn authorize_url(
+    ep: &ClaudeEndpoints,
+    redirect: &str,
+    state: &str,
+    pkce: &Pkce,
+) -> Result<String, LoginError> {
+    super::with_query(
+        &ep.authorize_url,
+        &[
+            ("code", "true"),
+            ("client_id", &ep.client_id),
+            ("response_type", "code"),
+            ("redirect_uri", redirect),
+            ("scope", SCOPES),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+            ("state", state),
+        ],
+    )
+}
+
 pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     let ep = &flow.config.claude;
     let pkce = Pkce::generate();
@@ -22,23 +48,33 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     let (code, redirect_uri) = flow
         .authorize(&CALLBACK, |redirect, state| {
             sent_state = state.to_string();
-            super::with_query(
-                &ep.authorize_url,
-                &[
-                    ("code", "true"),
-                    ("client_id", &ep.client_id),
-                    ("response_type", "code"),
-                    ("redirect_uri", redirect),
-                    ("scope", SCOPES),
-                    ("code_challenge", &pkce.challenge),
-                    ("code_challenge_method", "S256"),
-                    ("state", state),
-                ],
-            )
+            authorize_url(ep, redirect, state, &pkce)
         })
         .await?;
-    let tok = super::token_request(
+    finish(
         &flow.client,
+        ep,
+        flow.auth_dir,
+        &code,
+        &sent_state,
+        &redirect_uri,
+        &pkce.verifier,
+    )
+    .await
+}
+
+/// Exchanges the code and saves the auth file.
+pub async fn finish(
+    client: &reqwest::Client,
+    ep: &ClaudeEndpoints,
+    auth_dir: &Path,
+    code: &str,
+    sent_state: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<Saved, LoginError> {
+    let tok = super::token_request(
+        client,
         &ep.token_url,
         Body::Json(json!({
             "code": code,
@@ -46,7 +82,7 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
             "grant_type": "authorization_code",
             "client_id": ep.client_id,
             "redirect_uri": redirect_uri,
-            "code_verifier": pkce.verifier,
+            "code_verifier": verifier,
         })),
         "Claude token exchange",
     )
@@ -81,7 +117,7 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     );
     let name = format!("claude-{email}.json");
     super::save(
-        flow.auth_dir,
+        auth_dir,
         &name,
         f,
         |existing| existing.email() == Some(email.as_str()),

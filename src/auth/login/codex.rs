@@ -2,12 +2,14 @@
 //! the device flow (`--device`). E-mail, account id and plan come from the id_token's
 //! claims. Saves `codex-<email>.json` (`-<plan>` for paid plans, hashed team form).
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use super::{Body, CallbackSpec, Flow, LoginError, Saved, pkce::Pkce};
 use crate::auth::file::rfc3339;
+use crate::config::CodexEndpoints;
 use crate::providers::codex::identity as codex_identity;
 use crate::providers::oauth::jwt_claims;
 
@@ -31,40 +33,61 @@ pub fn file_name(email: &str, plan: Option<&str>, account_id: Option<&str>) -> S
     }
 }
 
+/// The authorize URL for `redirect` and `state` (also used by the management API's
+/// web login).
+pub fn authorize_url(
+    ep: &CodexEndpoints,
+    redirect: &str,
+    state: &str,
+    pkce: &Pkce,
+) -> Result<String, LoginError> {
+    super::with_query(
+        &ep.authorize_url,
+        &[
+            ("response_type", "code"),
+            ("client_id", &ep.client_id),
+            ("redirect_uri", redirect),
+            ("scope", SCOPE),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+            ("prompt", "login"),
+            ("id_token_add_organizations", "true"),
+            ("codex_cli_simplified_flow", "true"),
+            ("state", state),
+        ],
+    )
+}
+
 pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
     let ep = &flow.config.codex;
     let pkce = Pkce::generate();
     let (code, redirect_uri) = flow
         .authorize(&CALLBACK, |redirect, state| {
-            super::with_query(
-                &ep.authorize_url,
-                &[
-                    ("response_type", "code"),
-                    ("client_id", &ep.client_id),
-                    ("redirect_uri", redirect),
-                    ("scope", SCOPE),
-                    ("code_challenge", &pkce.challenge),
-                    ("code_challenge_method", "S256"),
-                    ("prompt", "login"),
-                    ("id_token_add_organizations", "true"),
-                    ("codex_cli_simplified_flow", "true"),
-                    ("state", state),
-                ],
-            )
+            authorize_url(ep, redirect, state, &pkce)
         })
         .await?;
-    exchange(flow, &code, &redirect_uri, &pkce.verifier).await
+    finish(
+        &flow.client,
+        ep,
+        flow.auth_dir,
+        &code,
+        &redirect_uri,
+        &pkce.verifier,
+    )
+    .await
 }
 
-async fn exchange(
-    flow: &Flow<'_>,
+/// Exchanges the code and saves the auth file.
+pub async fn finish(
+    client: &reqwest::Client,
+    ep: &CodexEndpoints,
+    auth_dir: &Path,
     code: &str,
     redirect_uri: &str,
     verifier: &str,
 ) -> Result<Saved, LoginError> {
-    let ep = &flow.config.codex;
     let tok = super::token_request(
-        &flow.client,
+        client,
         &ep.token_url,
         Body::Form(&[
             ("grant_type", "authorization_code"),
@@ -111,7 +134,7 @@ async fn exchange(
     let name = file_name(&email, plan.as_deref(), account_id.as_deref());
     let acct = account_id.unwrap_or_default();
     super::save(
-        flow.auth_dir,
+        auth_dir,
         &name,
         f,
         |existing| {
@@ -187,7 +210,15 @@ pub async fn device_login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
                         "the device poll answer has no authorization_code",
                     ));
                 }
-                return exchange(flow, &code, &ep.device_redirect_uri, &verifier).await;
+                return finish(
+                    &flow.client,
+                    ep,
+                    flow.auth_dir,
+                    &code,
+                    &ep.device_redirect_uri,
+                    &verifier,
+                )
+                .await;
             }
             403 | 404 => {}
             s => {

@@ -5,7 +5,10 @@
 use serde_json::{Map, json};
 
 use super::{Body, CallbackSpec, Flow, LoginError, Saved};
+use std::path::Path;
+
 use crate::auth::file::rfc3339;
+use crate::config::GeminiEndpoints;
 
 pub const SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/cloud-platform",
@@ -19,6 +22,52 @@ pub const CALLBACK: CallbackSpec = CallbackSpec {
     path: "/oauth2callback",
 };
 
+/// Google's authorize URL (Gemini CLI and Antigravity).
+pub fn google_authorize_url(
+    authorize_url: &str,
+    client_id: &str,
+    redirect: &str,
+    state: &str,
+    scopes: &str,
+) -> Result<String, LoginError> {
+    super::with_query(
+        authorize_url,
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("scope", scopes),
+            ("state", state),
+            ("access_type", "offline"),
+            ("prompt", "consent"),
+        ],
+    )
+}
+
+/// Google's code exchange: the token answer.
+pub async fn google_exchange(
+    client: &reqwest::Client,
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    code: &str,
+    redirect_uri: &str,
+) -> Result<serde_json::Value, LoginError> {
+    super::token_request(
+        client,
+        token_url,
+        Body::Form(&[
+            ("code", code),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("redirect_uri", redirect_uri),
+            ("grant_type", "authorization_code"),
+        ]),
+        "Google token exchange",
+    )
+    .await
+}
+
 /// Google authorization-code flow shared with Antigravity: returns the token answer.
 pub async fn google_code(
     flow: &Flow<'_>,
@@ -31,31 +80,16 @@ pub async fn google_code(
 ) -> Result<serde_json::Value, LoginError> {
     let (code, redirect_uri) = flow
         .authorize(spec, |redirect, state| {
-            super::with_query(
-                authorize_url,
-                &[
-                    ("client_id", client_id),
-                    ("redirect_uri", redirect),
-                    ("response_type", "code"),
-                    ("scope", scopes),
-                    ("state", state),
-                    ("access_type", "offline"),
-                    ("prompt", "consent"),
-                ],
-            )
+            google_authorize_url(authorize_url, client_id, redirect, state, scopes)
         })
         .await?;
-    super::token_request(
+    google_exchange(
         &flow.client,
         token_url,
-        Body::Form(&[
-            ("code", &code),
-            ("client_id", client_id),
-            ("client_secret", client_secret),
-            ("redirect_uri", &redirect_uri),
-            ("grant_type", "authorization_code"),
-        ]),
-        "Google token exchange",
+        client_id,
+        client_secret,
+        &code,
+        &redirect_uri,
     )
     .await
 }
@@ -73,12 +107,22 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
         &scopes,
     )
     .await?;
-    let access = super::str_of(&tok, "access_token");
-    let email = super::google_email(&flow.client, &ep.userinfo_url, &access).await?;
+    finish(&flow.client, ep, flow.auth_dir, &tok).await
+}
+
+/// Reads the account behind the token answer `tok` and saves the auth file.
+pub async fn finish(
+    client: &reqwest::Client,
+    ep: &GeminiEndpoints,
+    auth_dir: &Path,
+    tok: &serde_json::Value,
+) -> Result<Saved, LoginError> {
+    let access = super::str_of(tok, "access_token");
+    let email = super::google_email(client, &ep.userinfo_url, &access).await?;
     let project =
-        super::code_assist_project(&flow.client, &ep.base_url, &access, "IDE_UNSPECIFIED").await;
+        super::code_assist_project(client, &ep.base_url, &access, "IDE_UNSPECIFIED").await;
     let now = jiff::Timestamp::now();
-    let token_type = match super::str_of(&tok, "token_type") {
+    let token_type = match super::str_of(tok, "token_type") {
         t if t.is_empty() => "Bearer".to_string(),
         t => t,
     };
@@ -88,8 +132,8 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
         json!({
             "access_token": access,
             "token_type": token_type,
-            "refresh_token": super::str_of(&tok, "refresh_token"),
-            "expiry": super::expiry_from(&tok, now).map(rfc3339).unwrap_or_default(),
+            "refresh_token": super::str_of(tok, "refresh_token"),
+            "expiry": super::expiry_from(tok, now).map(rfc3339).unwrap_or_default(),
             "token_uri": ep.token_url,
             "client_id": ep.client_id,
             "client_secret": ep.client_secret.expose(),
@@ -108,7 +152,7 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
         None => format!("gemini-{email}.json"),
     };
     super::save(
-        flow.auth_dir,
+        auth_dir,
         &name,
         f,
         |existing| {

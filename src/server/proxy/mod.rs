@@ -39,13 +39,23 @@ pub struct Call {
 /// Runs `call` over the routes serving its model.
 pub async fn execute(state: &AppState, call: Call) -> Response {
     let snap = state.current();
-    match execute_in(state, &snap, &call).await {
+    // The trace notes each attempt's account and goes out with the response;
+    // server/usage_tap.rs records the request when its body ends.
+    let mut trace = super::usage_tap::Trace::new(call.dialect, &call.model, call.stream);
+    let mut resp = match execute_in(state, &snap, &call, &mut trace).await {
         Ok(r) => r,
         Err(e) => respond(call.dialect, &e),
-    }
+    };
+    trace.attach(&mut resp);
+    resp
 }
 
-async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Response, ApiError> {
+async fn execute_in(
+    state: &AppState,
+    snap: &Snapshot,
+    call: &Call,
+    trace: &mut super::usage_tap::Trace,
+) -> Result<Response, ApiError> {
     let cfg = &snap.config;
     let routes = snap.registry.resolve(&call.model, call.op);
     if routes.is_empty() {
@@ -92,6 +102,7 @@ async fn execute_in(state: &AppState, snap: &Snapshot, call: &Call) -> Result<Re
         };
         let route = &routes[i];
         tried[i] = true;
+        trace.attempt(route);
         st.begin_route(
             route.cred.oauth().is_some(),
             !cfg.disable_cooling && !route.cred.disable_cooling,

@@ -1,0 +1,196 @@
+//! Usage of each proxied request. The request loop fills a [`Trace`] (which account
+//! served, which model was sent, how many attempts) and attaches it to its response;
+//! the [`track`] layer then watches the response body as it goes out and, when it
+//! ends (or the client goes away), hands one record to the recorder. Nothing here
+//! waits: the body is passed on chunk by chunk, the record is queued without blocking.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::Stream;
+use http::header;
+
+use super::state::AppState;
+use crate::auth::registry::Route;
+use crate::translate::Dialect;
+use crate::usage::{self, Format, Recorder, Scanner, UsageRecord};
+
+/// The client key a request authenticated with (set by the key check).
+#[derive(Debug, Clone)]
+pub struct ClientKey(pub String);
+
+/// What the request loop learned about one request, carried to [`track`] in the
+/// response's extensions.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    format: Format,
+    model_requested: String,
+    stream: bool,
+    provider: &'static str,
+    account: String,
+    model_sent: String,
+    attempts: u32,
+}
+
+fn format_of(d: Dialect) -> Format {
+    match d {
+        Dialect::Anthropic => Format::Anthropic,
+        Dialect::OpenAiChat => Format::OpenAiChat,
+        Dialect::Gemini => Format::Gemini,
+    }
+}
+
+impl Trace {
+    pub fn new(dialect: Dialect, model: &str, stream: bool) -> Trace {
+        Trace {
+            format: format_of(dialect),
+            model_requested: model.to_string(),
+            stream,
+            provider: "",
+            account: String::new(),
+            model_sent: String::new(),
+            attempts: 0,
+        }
+    }
+
+    /// One try on `route` (the last one is the account that answered).
+    pub fn attempt(&mut self, route: &Route) {
+        self.attempts += 1;
+        self.provider = route.cred.provider.name();
+        if self.account != route.cred.label {
+            self.account.clone_from(&route.cred.label);
+        }
+        if self.model_sent != route.upstream_model {
+            self.model_sent.clone_from(&route.upstream_model);
+        }
+    }
+
+    /// Hands the trace to the usage layer with the response.
+    pub fn attach(self, resp: &mut Response) {
+        resp.extensions_mut().insert(self);
+    }
+}
+
+/// Layer around the proxy routes (inside the client-key check).
+pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if !state.usage.is_enabled() {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let at_ms = jiff::Timestamp::now().as_millisecond();
+    let client_key = req
+        .extensions()
+        .get::<ClientKey>()
+        .map_or_else(|| usage::OPEN_LABEL.to_string(), |k| k.0.clone());
+    let mut resp = next.run(req).await;
+    let Some(trace) = resp.extensions_mut().remove::<Trace>() else {
+        return resp;
+    };
+    let status = resp.status();
+    let sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let record = UsageRecord {
+        at_ms,
+        client_key,
+        provider: trace.provider.to_string(),
+        account: trace.account,
+        model_requested: trace.model_requested,
+        model_sent: trace.model_sent,
+        dialect: trace.format.name().to_string(),
+        status: status.as_u16(),
+        stream: trace.stream,
+        retries: trace.attempts.saturating_sub(1),
+        ..Default::default()
+    };
+    // Error bodies report no usage: not scanned.
+    let scanner = status.is_success().then(|| Scanner::new(trace.format, sse));
+    let (mut parts, body) = resp.into_parts();
+    // A stream body has no size of its own: keep the length clients read a sized body by.
+    if let Some(n) = axum::body::HttpBody::size_hint(&body).exact()
+        && !parts.headers.contains_key(header::CONTENT_LENGTH)
+    {
+        parts.headers.insert(header::CONTENT_LENGTH, n.into());
+    }
+    let tap = Tap {
+        inner: body.into_data_stream(),
+        pending: Some(Pending {
+            recorder: state.usage.clone(),
+            record,
+            scanner,
+            started,
+        }),
+    };
+    Response::from_parts(parts, Body::from_stream(tap))
+}
+
+struct Pending {
+    recorder: Recorder,
+    record: UsageRecord,
+    scanner: Option<Scanner>,
+    started: Instant,
+}
+
+impl Pending {
+    fn finish(mut self) {
+        if let Some(s) = self.scanner.take()
+            && let Some(t) = s.finish()
+        {
+            self.record.tokens = t;
+        }
+        self.record.latency_ms = self.started.elapsed().as_millis() as u64;
+        super::metrics::usage_tokens(&self.record.tokens);
+        self.recorder.record(self.record);
+    }
+}
+
+/// The response body, passed through unchanged while its usage is read.
+struct Tap {
+    inner: axum::body::BodyDataStream,
+    pending: Option<Pending>,
+}
+
+impl Stream for Tap {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(p) = &mut self.pending {
+                    if p.record.ttfb_ms.is_none() {
+                        p.record.ttfb_ms = Some(p.started.elapsed().as_millis() as u64);
+                    }
+                    if let Some(s) = &mut p.scanner {
+                        s.feed(chunk);
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => {
+                if let Some(p) = self.pending.take() {
+                    p.finish();
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Tap {
+    /// The client went away before the end: record what was seen.
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.finish();
+        }
+    }
+}
