@@ -7,6 +7,7 @@
 //! [`translate_error`] and the incremental [`StreamTranslator`]. All are pure.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod ir;
 pub mod openai_chat;
 #[cfg(test)]

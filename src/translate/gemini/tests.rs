@@ -1,0 +1,1 @@
+//! Cross-dialect round trips and stream properties.
