@@ -131,9 +131,8 @@ impl EnvelopeUnwrapper {
 
     pub fn finish(&mut self) -> Vec<Bytes> {
         let mut out = Vec::new();
-        self.parser.finish(&mut |_event, data| {
-            sse_frame(inner_slice(data.as_bytes()), &mut out)
-        });
+        self.parser
+            .finish(&mut |_event, data| sse_frame(inner_slice(data.as_bytes()), &mut out));
         out
     }
 }

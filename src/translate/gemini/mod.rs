@@ -32,8 +32,7 @@ pub use request::{
     parse_count_tokens_request, parse_count_tokens_response, parse_request,
 };
 pub use response::{
-    emit_error, emit_response, parse_error, parse_response, retry_delay, status_code,
-    status_name,
+    emit_error, emit_response, parse_error, parse_response, retry_delay, status_code, status_name,
 };
 pub use schema::clean_schema;
 pub use stream::{Framing, JsonArraySplitter, StreamDecoder, StreamEncoder};

@@ -128,10 +128,13 @@ pub(super) fn guess_image_mime(uri: &str) -> Option<&'static str> {
 
 fn image_of(p: &wire::Part) -> Option<ir::Image> {
     if let Some(b) = &p.inline_data {
-        return b.mime_type.starts_with("image/").then(|| ir::Image::Base64 {
-            media_type: b.mime_type.clone(),
-            data: b.data.clone(),
-        });
+        return b
+            .mime_type
+            .starts_with("image/")
+            .then(|| ir::Image::Base64 {
+                media_type: b.mime_type.clone(),
+                data: b.data.clone(),
+            });
     }
     let f = p.file_data.as_ref()?;
     let is_image = if f.mime_type.is_empty() {
@@ -377,9 +380,9 @@ pub(super) fn emit_parts(
                 name,
                 arguments,
             } => {
-                let sig = pending
-                    .take()
-                    .or_else(|| (rules.sentinel && calls == 0).then(|| SKIP_THOUGHT_SIGNATURE.into()));
+                let sig = pending.take().or_else(|| {
+                    (rules.sentinel && calls == 0).then(|| SKIP_THOUGHT_SIGNATURE.into())
+                });
                 calls += 1;
                 out.push(wire::Part {
                     function_call: Some(wire::FunctionCall {
@@ -530,8 +533,8 @@ mod tests {
                 arguments: json!({}),
             },
         ];
-        let g = serde_json::to_value(emit_parts(&ir, Rules::GEMINI_UPSTREAM, &HashMap::new()))
-            .unwrap();
+        let g =
+            serde_json::to_value(emit_parts(&ir, Rules::GEMINI_UPSTREAM, &HashMap::new())).unwrap();
         assert_eq!(
             g,
             json!([
@@ -540,8 +543,8 @@ mod tests {
                 {"functionCall": {"name": "g", "args": {}}}
             ])
         );
-        let c = serde_json::to_value(emit_parts(&ir, Rules::CLAUDE_UPSTREAM, &HashMap::new()))
-            .unwrap();
+        let c =
+            serde_json::to_value(emit_parts(&ir, Rules::CLAUDE_UPSTREAM, &HashMap::new())).unwrap();
         assert_eq!(
             c,
             json!([
@@ -564,8 +567,8 @@ mod tests {
                 arguments: json!({}),
             },
         ];
-        let c = serde_json::to_value(emit_parts(&ir, Rules::CLAUDE_UPSTREAM, &HashMap::new()))
-            .unwrap();
+        let c =
+            serde_json::to_value(emit_parts(&ir, Rules::CLAUDE_UPSTREAM, &HashMap::new())).unwrap();
         assert_eq!(
             c,
             json!([
@@ -638,7 +641,10 @@ mod tests {
             let (text, err) = response_text(&resp);
             assert_eq!(response_value(text, err), resp);
         }
-        assert_eq!(response_value("[1]".into(), false), json!({"result": "[1]"}));
+        assert_eq!(
+            response_value("[1]".into(), false),
+            json!({"result": "[1]"})
+        );
     }
 
     #[test]

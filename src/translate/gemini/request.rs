@@ -471,8 +471,10 @@ mod tests {
 
     #[test]
     fn cloud_code_envelope_is_unwrapped() {
-        let r = parse(json!({"model": "gemini-2.5-pro", "project": "p-1", "request": {
-            "contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}));
+        let r = parse(
+            json!({"model": "gemini-2.5-pro", "project": "p-1", "request": {
+            "contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}),
+        );
         assert_eq!(r.model, "gemini-2.5-pro");
         assert_eq!(r.messages[0].parts, vec![ir::Part::Text("hi".into())]);
     }
@@ -672,7 +674,10 @@ mod tests {
                 "systemInstruction": {"parts": [{"text": "s"}]}}})
         );
         assert_eq!(emit_count_tokens_response(42), json!({"totalTokens": 42}));
-        assert_eq!(parse_count_tokens_response(br#"{"totalTokens": 42}"#), Ok(42));
+        assert_eq!(
+            parse_count_tokens_response(br#"{"totalTokens": 42}"#),
+            Ok(42)
+        );
         assert_eq!(
             parse_count_tokens_response(br#"{"response": {"totalTokens": 7}, "traceId": "t"}"#),
             Ok(7)

@@ -12,10 +12,15 @@ use super::wire;
 pub(super) fn parse_finish(reason: &str) -> StopReason {
     match reason {
         "MAX_TOKENS" => StopReason::MaxTokens,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII"
-        | "IMAGE_SAFETY" | "IMAGE_PROHIBITED_CONTENT" | "IMAGE_RECITATION" | "LANGUAGE" => {
-            StopReason::Refusal
-        }
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION"
+        | "LANGUAGE" => StopReason::Refusal,
         // STOP, OTHER, MALFORMED_FUNCTION_CALL, FINISH_REASON_UNSPECIFIED, …
         _ => StopReason::EndTurn,
     }
@@ -61,11 +66,7 @@ pub(super) fn usage_to(u: &ir::Usage) -> wire::UsageMetadata {
 }
 
 /// The stop reason of a candidate (or of a prompt blocked before any candidate).
-pub(super) fn stop_of(
-    finish: Option<&str>,
-    blocked: bool,
-    saw_call: bool,
-) -> Option<StopReason> {
+pub(super) fn stop_of(finish: Option<&str>, blocked: bool, saw_call: bool) -> Option<StopReason> {
     let s = match finish {
         Some(f) => parse_finish(f),
         None if blocked => StopReason::Refusal,
@@ -116,7 +117,11 @@ pub fn parse_response(body: &[u8]) -> Result<ir::Response, TranslateError> {
         id,
         model: w.model_version.unwrap_or_default(),
         stop: stop_of(finish.as_deref(), blocked, saw_call),
-        usage: w.usage_metadata.as_ref().map(usage_from).unwrap_or_default(),
+        usage: w
+            .usage_metadata
+            .as_ref()
+            .map(usage_from)
+            .unwrap_or_default(),
         parts: out_parts,
     })
 }
@@ -348,11 +353,18 @@ mod tests {
         ] {
             assert_eq!(parse_finish(wire), want, "{wire}");
         }
-        for s in [StopReason::EndTurn, StopReason::MaxTokens, StopReason::Refusal] {
+        for s in [
+            StopReason::EndTurn,
+            StopReason::MaxTokens,
+            StopReason::Refusal,
+        ] {
             assert_eq!(parse_finish(finish_name(&s)), s);
         }
         assert_eq!(finish_name(&StopReason::ToolUse), "STOP");
-        assert_eq!(stop_of(Some("STOP"), false, true), Some(StopReason::ToolUse));
+        assert_eq!(
+            stop_of(Some("STOP"), false, true),
+            Some(StopReason::ToolUse)
+        );
         assert_eq!(stop_of(None, false, true), None);
     }
 
@@ -452,7 +464,9 @@ mod tests {
         assert_eq!(parse_error(503, b"").kind, ErrorKind::Overloaded);
         assert_eq!(retry_delay(status_only), None);
         assert_eq!(
-            retry_delay(br#"{"error": {"details": [{"@type": "x.RetryInfo", "retryDelay": "-3s"}]}}"#),
+            retry_delay(
+                br#"{"error": {"details": [{"@type": "x.RetryInfo", "retryDelay": "-3s"}]}}"#
+            ),
             None
         );
     }

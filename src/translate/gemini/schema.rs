@@ -536,7 +536,9 @@ mod tests {
     #[test]
     fn empty_object_detection() {
         assert!(is_empty_object(&json!({"type": "object"})));
-        assert!(is_empty_object(&json!({"type": "object", "properties": {}})));
+        assert!(is_empty_object(
+            &json!({"type": "object", "properties": {}})
+        ));
         assert!(!is_empty_object(
             &json!({"type": "object", "properties": {"a": {}}})
         ));

@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::super::ir::{ApiError, ErrorKind, Event, StopReason, Usage};
 use super::envelope::inner_slice;
 use super::parts::{CallIds, call_args, real_signature, response_call_prefix};
-use super::response::{api_error, error_body, finish_name, response_id, stop_of, usage_from, usage_to};
+use super::response::{
+    api_error, error_body, finish_name, response_id, stop_of, usage_from, usage_to,
+};
 use super::wire;
 
 /// Gemini chunks (SSE `data` payloads or JSON-array elements) → IR events.
@@ -200,12 +202,7 @@ impl StreamEncoder {
         out.push(Bytes::from(buf));
     }
 
-    fn chunk(
-        &mut self,
-        parts: Vec<wire::Part>,
-        finish: Option<&StopReason>,
-        out: &mut Vec<Bytes>,
-    ) {
+    fn chunk(&mut self, parts: Vec<wire::Part>, finish: Option<&StopReason>, out: &mut Vec<Bytes>) {
         if self.id.is_empty() {
             self.id = response_id("");
         }
@@ -250,7 +247,11 @@ impl StreamEncoder {
     fn close(&mut self, out: &mut Vec<Bytes>) {
         self.finished = true;
         if self.framing == Framing::JsonArray {
-            out.push(Bytes::from_static(if self.sent == 0 { b"[]" } else { b"]" }));
+            out.push(Bytes::from_static(if self.sent == 0 {
+                b"[]"
+            } else {
+                b"]"
+            }));
         }
     }
 

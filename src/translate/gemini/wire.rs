@@ -24,7 +24,11 @@ pub(super) struct GenerateContentRequest {
     pub system_instruction: Option<SystemInstruction>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolDecl>,
-    #[serde(default, alias = "tool_config", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "tool_config",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tool_config: Option<ToolConfig>,
     #[serde(
         default,
@@ -62,7 +66,11 @@ pub(super) struct Content {
 pub(super) struct Part {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "null_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_false"
+    )]
     pub thought: bool,
     #[serde(
         default,
@@ -70,7 +78,11 @@ pub(super) struct Part {
         skip_serializing_if = "Option::is_none"
     )]
     pub thought_signature: Option<String>,
-    #[serde(default, alias = "inline_data", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "inline_data",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub inline_data: Option<Blob>,
     #[serde(default, alias = "file_data", skip_serializing_if = "Option::is_none")]
     pub file_data: Option<FileData>,
@@ -204,7 +216,11 @@ pub(super) struct GenerationConfig {
     pub temperature: Option<f64>,
     #[serde(default, alias = "top_p", skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
-    #[serde(default, alias = "stop_sequences", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        alias = "stop_sequences",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub stop_sequences: Vec<String>,
     #[serde(
         default,
@@ -269,9 +285,17 @@ pub(super) struct GenerateContentResponse {
         skip_serializing_if = "Option::is_none"
     )]
     pub usage_metadata: Option<UsageMetadata>,
-    #[serde(default, alias = "model_version", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "model_version",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub model_version: Option<String>,
-    #[serde(default, alias = "response_id", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "response_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_id: Option<String>,
     /// Errors sent in-band on a stream (`data: {"error": …}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -283,7 +307,11 @@ pub(super) struct GenerateContentResponse {
 pub(super) struct Candidate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
-    #[serde(default, alias = "finish_reason", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "finish_reason",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finish_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
@@ -292,7 +320,11 @@ pub(super) struct Candidate {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PromptFeedback {
-    #[serde(default, alias = "block_reason", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "block_reason",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub block_reason: Option<String>,
 }
 
