@@ -336,6 +336,16 @@ mod tests {
         let r = parse_response(br#"{"promptFeedback": {"blockReason": "SAFETY"}}"#).unwrap();
         assert_eq!(r.stop, Some(StopReason::Refusal));
         assert!(r.parts.is_empty());
+        let r = parse_response(
+            br#"{"candidates": [{"content": {"role": "model", "parts": null}, "finishReason": "STOP"}]}"#,
+        )
+        .unwrap();
+        assert!(r.parts.is_empty());
+        let r = parse_response(
+            br#"{"candidates": [{"content": {"parts": [{"text": "a", "thought": null}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.parts, vec![ir::Part::Text("a".into())]);
         assert!(parse_response(b"{}").is_err());
         assert!(parse_response(br#"{"error": {"code": 400, "message": "bad"}}"#).is_err());
     }

@@ -100,16 +100,11 @@ impl StreamDecoder {
                 id: self.ids.id_for(fc.id.as_deref()),
                 name: fc.name,
             });
-            let args = fc.args.as_ref().map(call_args).unwrap_or_default();
-            let args = if args.is_object() {
-                args.to_string()
-            } else {
-                "{}".into()
-            };
-            out.push(Event::ToolArgs {
-                index,
-                fragment: args,
-            });
+            let fragment = fc
+                .args
+                .as_ref()
+                .map_or_else(|| "{}".to_string(), |a| call_args(a).to_string());
+            out.push(Event::ToolArgs { index, fragment });
         } else if let Some(t) = p.text.filter(|t| !t.is_empty()) {
             out.push(Event::Text(t));
         }

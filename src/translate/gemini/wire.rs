@@ -8,13 +8,26 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// `null` where a list or flag is expected (seen from some SDKs and proxies) reads as empty.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct GenerateContentRequest {
     /// Only inside countTokens' `generateContentRequest` (`models/<name>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub contents: Vec<Content>,
     #[serde(
         default,
@@ -57,7 +70,7 @@ pub(super) enum SystemInstruction {
 pub(super) struct Content {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub parts: Vec<Part>,
 }
 
@@ -69,7 +82,7 @@ pub(super) struct Part {
     #[serde(
         default,
         skip_serializing_if = "is_false",
-        deserialize_with = "null_false"
+        deserialize_with = "null_default"
     )]
     pub thought: bool,
     #[serde(
@@ -98,11 +111,6 @@ pub(super) struct Part {
         skip_serializing_if = "Option::is_none"
     )]
     pub function_response: Option<FunctionResponse>,
-}
-
-/// `"thought": null` appears in some SDK dumps; treat it as absent.
-fn null_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -271,7 +279,11 @@ pub(super) struct SafetySetting {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct GenerateContentResponse {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub candidates: Vec<Candidate>,
     #[serde(
         default,
@@ -385,7 +397,11 @@ pub(super) struct ErrorEnvelope {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CountTokensRequest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub contents: Vec<Content>,
     #[serde(
         default,
