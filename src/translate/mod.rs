@@ -401,6 +401,28 @@ pub fn translate_request(
     emit_request(to, &req)
 }
 
+/// [`translate_request`] for an upstream asked to stream or not, whatever the client's
+/// body says (Gemini bodies never say: their stream is the URL's action; some
+/// upstreams stream when the client did not ask to).
+pub fn translate_request_streamed(
+    from: Dialect,
+    to: Dialect,
+    body: &[u8],
+    upstream_model: &str,
+    stream: bool,
+) -> Result<Bytes, TranslateError> {
+    if from == to || !supports(from, to) {
+        return translate_request(from, to, body, upstream_model);
+    }
+    let mut req = parse_request(from, body)?;
+    req.model = upstream_model.to_string();
+    if req.stream != stream {
+        req.stream = stream;
+        req.include_usage = stream;
+    }
+    emit_request(to, &req)
+}
+
 /// Upstream non-stream response body in `from` → client response body in `to`,
 /// echoing `client_model`.
 pub fn translate_response(

@@ -128,6 +128,36 @@ pub(super) fn answer(
 ) -> Vec<Value> {
     let prompt = estimate_tokens(req, &["contents", "systemInstruction", "tools"]);
     let id = sh.next_id("standin-");
+    let mut chunks = answer_parts(sh, req, eff, model, stream, prompt, &id);
+    // Asked for thoughts: one signed thought first (where Claude models put the signature).
+    if req.pointer("/generationConfig/thinkingConfig/includeThoughts") == Some(&json!(true))
+        && let Some(parts) = chunks[0]
+            .pointer_mut("/candidates/0/content/parts")
+            .and_then(Value::as_array_mut)
+    {
+        if let Some(first) = parts.first_mut().and_then(Value::as_object_mut) {
+            first.remove("thoughtSignature");
+        }
+        parts.insert(
+            0,
+            json!({"text": "Thinking it over.", "thought": true, "thoughtSignature": SIGNATURE}),
+        );
+    }
+    chunks
+}
+
+#[allow(clippy::too_many_arguments)]
+fn answer_parts(
+    sh: &Shared,
+    req: &Value,
+    eff: &Effective,
+    model: &str,
+    stream: bool,
+    prompt: u64,
+    id: &str,
+) -> Vec<Value> {
+    let _ = sh;
+    let id = id.to_string();
     match plan(req, eff) {
         Plan::Text(t) => {
             let out = count_words(&t);

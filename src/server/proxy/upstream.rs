@@ -146,12 +146,17 @@ fn passthrough(status: StatusCode, headers: &HeaderMap, body: Body, all_headers:
 /// The request body in the upstream's dialect, with the upstream model name. The
 /// common case (same dialect, same name) forwards the client's bytes as received;
 /// Gemini bodies name no model (it is in the URL) and pass as they are.
-fn request_body(call: &Call, upstream: Dialect, model: &str) -> Result<Bytes, String> {
+fn request_body(
+    call: &Call,
+    upstream: Dialect,
+    model: &str,
+    stream: bool,
+) -> Result<Bytes, String> {
     if call.op == Operation::CountTokens && upstream != call.dialect {
         translate::translate_count_request(call.dialect, upstream, &call.body, model)
             .map_err(|e| e.to_string())
     } else if upstream != call.dialect {
-        translate::translate_request(call.dialect, upstream, &call.body, model)
+        translate::translate_request_streamed(call.dialect, upstream, &call.body, model, stream)
             .map_err(|e| e.to_string())
     } else if model != call.model && !upstream.model_in_path() {
         translate::rewrite_model(&call.body, model).map_err(|e| e.to_string())
@@ -181,12 +186,12 @@ pub async fn send(
         return Attempt::Skipped(NotServed(provider).to_string());
     };
     let model = route.upstream_model.as_str();
-    let body = match request_body(call, upstream, model) {
+    let counting = call.op == Operation::CountTokens;
+    let upstream_streams = !counting && provider.upstream_streams(model, call.stream);
+    let body = match request_body(call, upstream, model, upstream_streams) {
         Ok(b) => b,
         Err(e) => return Attempt::Untranslatable(e),
     };
-    let counting = call.op == Operation::CountTokens;
-    let upstream_streams = !counting && provider.upstream_streams(model, call.stream);
     let client = match state
         .clients
         .get(route.cred.proxy_url.as_deref(), &cfg.proxy_url)
