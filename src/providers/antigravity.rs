@@ -130,10 +130,16 @@ pub fn prepare_request(mut req: Map<String, Value>, model: &str) -> Map<String, 
                 .and_then(Value::as_array_mut);
             for d in decls.into_iter().flatten() {
                 let Some(d) = d.as_object_mut() else { continue };
-                let schema = d
-                    .remove("parametersJsonSchema")
-                    .or_else(|| d.remove("parameters"));
-                if let Some(s) = schema.filter(|s| !s.is_null()) {
+                // Proto JSON: either spelling (the Python SDK sends snake case).
+                let schema = [
+                    "parametersJsonSchema",
+                    "parameters_json_schema",
+                    "parameters",
+                ]
+                .iter()
+                .filter_map(|k| d.remove(*k))
+                .find(|s| !s.is_null());
+                if let Some(s) = schema {
                     d.insert("parameters".into(), gemini::clean_schema(&s));
                 }
             }

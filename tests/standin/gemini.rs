@@ -71,9 +71,15 @@ pub(super) fn plan(req: &Value, eff: &Effective) -> Plan {
     if let Some(f) = first_fn
         && wants_tool(&text)
     {
-        let schema = f
-            .get("parameters")
-            .or_else(|| f.get("parametersJsonSchema"));
+        // Google accepts proto field names in either spelling (the Python SDK sends
+        // `parameters_json_schema`).
+        let schema = [
+            "parameters",
+            "parametersJsonSchema",
+            "parameters_json_schema",
+        ]
+        .iter()
+        .find_map(|k| f.get(*k).filter(|v| v.is_object()));
         return Plan::Tool {
             name: f
                 .get("name")
