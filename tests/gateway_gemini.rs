@@ -97,7 +97,7 @@ async fn gemini_keys_serve_v1beta_natively() {
     let r = gemini_post(&g, "/v1beta/models/gemini-2.5-flash:generateContent", &body).await;
     assert_eq!(r.status(), 200, "{}", g.logs());
     let v: Value = r.json().await.unwrap();
-    assert_eq!(all_text(&[v.clone()]), standin::DEFAULT_TEXT);
+    assert_eq!(all_text(std::slice::from_ref(&v)), standin::DEFAULT_TEXT);
     let up = &si.requests_to("/v1beta/models/gemini-2.5-flash:generateContent")[0];
     assert_eq!(up.header("x-goog-api-key"), Some("AIza-upstream-1"));
     assert_eq!(up.json().unwrap(), body, "native bodies pass as sent");
@@ -584,7 +584,7 @@ openai-compatibility:\n  - name: router\n    base-url: {b}/api/v1\n    api-key-e
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(up["system"].to_string().contains("Be brief."), true);
+    assert!(up["system"].to_string().contains("Be brief."), "{up}");
     assert_eq!(up["tools"][0]["name"], "get_weather");
     assert_eq!(up["max_tokens"], 200);
 

@@ -486,7 +486,8 @@ mod tests {
             ..Default::default()
         };
         let headers = HeaderMap::new();
-        for p in [Provider::Codex] {
+        {
+            let p = Provider::Codex;
             assert!(!p.serves_auth_files(), "{p:?}");
             assert!(p.catalog().is_empty(), "{p:?}");
             assert!(!p.supports(Operation::Messages), "{p:?}");

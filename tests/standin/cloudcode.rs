@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::gemini::{answer, count_answer, error, read_request, sse_frame};
+use super::gemini::{answer, bad_json, count_answer, error, read_request, sse_frame};
 use super::state::Shared;
 use super::{Dialect, apply_behavior, credential, json_response, sse_response};
 
@@ -78,9 +78,8 @@ pub(super) async fn v1internal(
             "Request had invalid authentication credentials. Expected OAuth 2 access token.",
         );
     }
-    let req = match read_request(body) {
-        Ok(r) => r,
-        Err(r) => return r,
+    let Some(req) = read_request(body) else {
+        return bad_json();
     };
     match action {
         "loadCodeAssist" => {

@@ -242,15 +242,15 @@ pub(super) fn model_action(path: &str) -> Option<(&str, &str)> {
     rest.rsplit_once(':')
 }
 
-/// The request body as a JSON object with non-empty `contents`, or Gemini's 400.
-pub(super) fn read_request(body: &[u8]) -> Result<Value, Response> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(error(
-            StatusCode::BAD_REQUEST,
-            "Invalid JSON payload received.",
-        )),
-    }
+/// The request body as a JSON object (`None`: answer [`bad_json`]).
+pub(super) fn read_request(body: &[u8]) -> Option<Value> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+}
+
+pub(super) fn bad_json() -> Response {
+    error(StatusCode::BAD_REQUEST, "Invalid JSON payload received.")
 }
 
 fn has_contents(req: &Value) -> bool {
@@ -302,9 +302,8 @@ pub(super) async fn models_action(
     let Some((model, action)) = model_action(path) else {
         return error(StatusCode::NOT_FOUND, "Requested entity was not found.");
     };
-    let req = match read_request(body) {
-        Ok(r) => r,
-        Err(r) => return r,
+    let Some(req) = read_request(body) else {
+        return bad_json();
     };
     if action == "countTokens" {
         return json_response(StatusCode::OK, &count_answer(&req));
