@@ -75,6 +75,17 @@ if paced:
         out.append(f"| {r['target']} | {f(g.get('mean'))} | {f(g.get('p50'))} | {f(g.get('p99'))} | {f(g.get('max'))} | {f(r['load']['ttfb_ms']['p50'], 3)} |")
     out.append("")
 
+gem = [r for r in results if r["mode"].startswith("gemini-")]
+if gem:
+    out += ["## Gemini (`/v1beta`, google-genai request shape)", "",
+            "`gemini-*stream` go to a `gemini-api-key` model (native); `gemini-to-claude-stream` is the same",
+            "client translated to the Claude key.", "",
+            "| target | mode | conns | req/s | p50 ms | p99 ms | TTFB p50 ms | errors |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in gem:
+        l = r["load"]
+        out.append(f"| {r['target']} | {r['mode']} | {r['c']} | {l['rps']:.0f} | {f(l['latency_ms']['p50'], 3)} | {f(l['latency_ms']['p99'], 3)} | {f(l['ttfb_ms']['p50'], 3)} | {l['errors'] + l['non_2xx']} |")
+    out.append("")
+
 # Budget checks (SPEC §11) for the gateway.
 checks = []
 

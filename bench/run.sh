@@ -16,7 +16,10 @@ LOADGEN=${LOADGEN_BIN:-$REL/examples/loadgen}
 CLIPROXY=${CLIPROXY_BIN:-$REL/cliproxy}
 CLIENT_KEY=bench-client-key
 UPSTREAM_KEY=sk-ant-api03-bench
+GEMINI_KEY=AIza-bench
 MODEL=claude-sonnet-4-5-20250929
+GEMINI_MODEL=gemini-2.5-flash
+GEMINI_CONCS=${BENCH_GEMINI_CONCURRENCY:-"16"}
 STREAM_CHUNKS=20
 TEXT="The quick brown fox jumps over the lazy dog while the stand-in streams a modest answer of about two hundred characters, split into twenty deltas, to exercise chunk-by-chunk forwarding."
 
@@ -131,6 +134,9 @@ api-keys: ["$CLIENT_KEY"]
 claude-api-key:
   - api-key: "$UPSTREAM_KEY"
     base-url: "$SURL"
+gemini-api-key:
+  - api-key: "$GEMINI_KEY"
+    base-url: "$SURL"
 YML
   t0=$(now_ms)
   (cd "$WORK/gw" && HOME="$WORK/gw" exec "$CLIPROXY" serve --config "$WORK/gw/config.yaml") > "$WORK/gw/log" 2>&1 &
@@ -175,6 +181,32 @@ for mode in $MODES; do
     for t in "${TARGETS[@]}"; do measure "$t" "$mode" "$c" -d "$DUR"; done
   done
 done
+
+# Gemini: a google-genai-shaped client on /v1beta, native to a Gemini API key (direct and through
+# the gateway), and the same request translated to the Claude key (gateway only).
+GBODY='{"contents":[{"role":"user","parts":[{"text":"Say hello."}]}],"generationConfig":{"maxOutputTokens":256}}'
+gemini_measure() { # target mode concurrency model
+  local t=$1 mode=$2 c=$3 model=$4 action=generateContent
+  [[ $mode == *stream ]] && [[ $mode != *nonstream ]] && action="streamGenerateContent?alt=sse"
+  local pids=${CPU_PIDS[$t]} cpu0 cpu1 r key=$CLIENT_KEY
+  [[ $t == direct ]] && key=$GEMINI_KEY
+  cpu0=$(cpu_ticks $pids)
+  r=$("$LOADGEN" --url "${URL[$t]}/v1beta/models/$model:$action" -c "$c" --threads "$LG_THREADS" \
+      --body "$GBODY" -H "x-goog-api-key: $key" --label "$t/$mode/c$c" -d "$DUR")
+  cpu1=$(cpu_ticks $pids)
+  printf '{"target":"%s","mode":"%s","c":%s,"cpu_ticks":%s,"clk_tck":%s,"rss_max_kb":0,"load":%s}\n' \
+    "$t" "$mode" "$c" "$((cpu1 - cpu0))" "$clk_tck" "$r" >> "$RESULTS"
+  echo "  $t $mode c=$c: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.0f req/s, p50 %.3f ms, p99 %.3f ms, errors %d" % (d["rps"], d["latency_ms"]["p50"], d["latency_ms"]["p99"], d["errors"] + d["non_2xx"]))' "$r")" >&2
+}
+if [[ "${BENCH_GEMINI:-1}" == 1 ]]; then
+  for c in $GEMINI_CONCS; do
+    for mode in gemini-nonstream gemini-stream; do
+      gemini_measure direct "$mode" "$c" "$GEMINI_MODEL"
+      [[ -n "${URL[gateway]:-}" ]] && gemini_measure gateway "$mode" "$c" "$GEMINI_MODEL"
+    done
+    [[ -n "${URL[gateway]:-}" ]] && gemini_measure gateway gemini-to-claude-stream "$c" "$MODEL"
+  done
+fi
 
 # SSE pacing: 10 deltas 5 ms apart must keep their spacing through each hop.
 curl -s --noproxy '*' -o /dev/null -X POST "$SURL/_standin/behavior" -H 'content-type: application/json' \

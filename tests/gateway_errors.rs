@@ -64,11 +64,7 @@ async fn unknown_routes_answer_404_in_the_dialect_of_their_path() {
         (M::POST, "/v1/responses", Shape::OpenAi),
         (M::POST, "/v1/completions", Shape::OpenAi),
         (M::GET, "/v1/models/x/y", Shape::OpenAi),
-        (
-            M::POST,
-            "/v1beta/models/gemini-2.5-pro:generateContent",
-            Shape::Gemini,
-        ),
+        (M::POST, "/v1beta/cachedContents", Shape::Gemini),
         (M::GET, "/no/such/thing", Shape::OpenAi),
     ] {
         let (status, got, v) = error_of(send(&g, method.clone(), path).await).await;
@@ -76,10 +72,16 @@ async fn unknown_routes_answer_404_in_the_dialect_of_their_path() {
         let msg = v["error"]["message"].as_str().unwrap();
         assert!(msg.contains(path), "{msg}");
     }
-    let (_, _, v) =
+    // Gemini's model routes exist: a model nothing serves is a 404 naming it.
+    let (status, got, v) =
         error_of(send(&g, M::POST, "/v1beta/models/x:streamGenerateContent").await).await;
+    assert_eq!((status, got), (404, Shape::Gemini), "{v}");
     assert_eq!(v["error"]["code"], 404);
     assert_eq!(v["error"]["status"], "NOT_FOUND");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("`x`"),
+        "{v}"
+    );
     let (_, _, v) = error_of(send(&g, M::POST, "/v1/messages/batches").await).await;
     assert_eq!(v["error"]["type"], "not_found_error");
 }
@@ -98,6 +100,13 @@ async fn wrong_methods_answer_405_with_allow_in_the_route_dialect() {
         ),
         (M::GET, "/v1/chat/completions", Shape::OpenAi, "POST"),
         (M::DELETE, "/v1/models", Shape::OpenAi, "GET"),
+        (M::POST, "/v1beta/models", Shape::Gemini, "GET"),
+        (
+            M::PUT,
+            "/v1beta/models/m:generateContent",
+            Shape::Gemini,
+            "POST",
+        ),
         (M::POST, "/healthz", Shape::OpenAi, "GET"),
     ] {
         let r = send(&g, method.clone(), path).await;

@@ -55,8 +55,9 @@ impl OAuthAccount {
         }
     }
 
+    /// The access token (top level, or Gemini CLI's `token.access_token`).
     pub fn access_token(&self) -> Option<Secret> {
-        self.file.read().secret_field("access_token")
+        super::refresh::access_token(&self.file.read())
     }
 
     pub fn expiry(&self) -> Option<jiff::Timestamp> {
@@ -184,6 +185,47 @@ impl Credential {
         Some(cred)
     }
 
+    /// Applies `oauth-model-alias` for the account's channel: the catalog becomes the
+    /// explicit model list, each aliased model under its alias (and, with `fork`, its
+    /// own name too); aliases of models outside the catalog are added as given.
+    /// Credentials without aliases keep serving their provider's whole family.
+    pub fn with_oauth_aliases(
+        mut self,
+        aliases: &std::collections::BTreeMap<String, Vec<ModelAlias>>,
+    ) -> Credential {
+        let channel = self.provider.alias_channel();
+        let Some(list) = aliases
+            .get(channel)
+            .filter(|l| !channel.is_empty() && !l.is_empty())
+        else {
+            return self;
+        };
+        let list: Vec<&ModelAlias> = list
+            .iter()
+            .filter(|a| !a.name.is_empty() && !a.alias.is_empty())
+            .collect();
+        let mut models = Vec::new();
+        for m in self.provider.catalog() {
+            let mine: Vec<_> = list.iter().filter(|a| a.name == *m).collect();
+            if mine.is_empty() {
+                models.push(ModelAlias {
+                    name: m.to_string(),
+                    ..Default::default()
+                });
+            }
+            for a in mine {
+                models.push((*a).clone());
+            }
+        }
+        for a in list {
+            if !self.provider.catalog().contains(&a.name.as_str()) {
+                models.push(a.clone());
+            }
+        }
+        self.models = models;
+        self
+    }
+
     pub fn oauth(&self) -> Option<&Arc<OAuthAccount>> {
         match &self.secret {
             CredentialSecret::OAuth(a) => Some(a),
@@ -209,6 +251,43 @@ mod tests {
         assert!(excluded(&p, "o4-MINI-high"));
         assert!(excluded(&p, "exact"));
         assert!(!excluded(&p, "claude-sonnet-4"));
+    }
+
+    #[test]
+    fn oauth_aliases_rename_catalog_models_for_their_channel() {
+        let file = AuthFile::parse(
+            std::path::Path::new("/x/antigravity-a.json"),
+            br#"{"type":"antigravity","access_token":"t"}"#,
+        )
+        .unwrap();
+        let cred = Credential::from_account(Arc::new(OAuthAccount::new(file))).unwrap();
+        let alias = |name: &str, alias: &str, fork| ModelAlias {
+            name: name.into(),
+            alias: alias.into(),
+            fork,
+        };
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(
+            "antigravity".to_string(),
+            vec![
+                alias("gemini-3-flash", "claude-haiku-4-5-20251001", false),
+                alias("claude-sonnet-4-6", "sonnet", true),
+                alias("not-listed", "extra", false),
+            ],
+        );
+        map.insert("claude".to_string(), vec![alias("x", "y", false)]);
+        let cred = cred.with_oauth_aliases(&map);
+        let has = |name: &str, alias: &str| {
+            cred.models
+                .iter()
+                .any(|m| m.name == name && m.alias == alias)
+        };
+        assert!(has("gemini-3-flash", "claude-haiku-4-5-20251001"));
+        assert!(!has("gemini-3-flash", ""), "renamed without fork");
+        assert!(has("claude-sonnet-4-6", "sonnet") && cred.models.iter().any(|m| m.fork));
+        assert!(has("gemini-2.5-flash", ""), "other catalog models stay");
+        assert!(has("not-listed", "extra"));
+        assert!(!has("x", "y"), "other channels do not apply");
     }
 
     #[test]

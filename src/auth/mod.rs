@@ -6,6 +6,7 @@ pub mod credential;
 pub mod file;
 pub mod lease;
 pub mod login;
+pub mod project;
 pub mod refresh;
 pub mod registry;
 pub mod selector;

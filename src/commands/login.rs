@@ -42,9 +42,12 @@ pub(super) async fn run(args: LoginArgs, ctx: &Context) -> ExitCode {
         (Provider::Codex, true) => codex::device_login(&flow).await,
         (Provider::Gemini, _) => gemini::login(&flow).await,
         (Provider::Antigravity, _) => antigravity::login(&flow).await,
-        (Provider::OpenAiCompat, _) => Err(LoginError::new(
-            "openai-compatibility uses the API keys in config.yaml; there is no login",
-        )),
+        (p @ (Provider::OpenAiCompat | Provider::GeminiApi | Provider::Vertex), _) => {
+            Err(LoginError::new(format!(
+                "{} uses the API keys in config.yaml; there is no login",
+                p.name()
+            )))
+        }
     };
     match result {
         Ok(saved) => {

@@ -340,12 +340,18 @@ impl Default for CodexEndpoints {
 /// Google OAuth endpoints shared by Gemini CLI and Antigravity logins. The client
 /// secrets are the public ones shipped in the official CLIs.
 macro_rules! google_endpoints {
-    ($(#[$m:meta])* $name:ident, $client_id:expr, $secret:expr) => {
+    ($(#[$m:meta])* $name:ident, $client_id:expr, $secret:expr, $hosts:expr, $version:expr) => {
         $(#[$m])*
         #[derive(Debug, Clone, Deserialize)]
         #[serde(rename_all = "kebab-case", default)]
         pub struct $name {
             pub base_url: String,
+            /// Code Assist hosts requests try in order (a transport error or 5xx moves
+            /// to the next); empty: `base-url` alone.
+            pub base_urls: Vec<String>,
+            /// The client version the upstream `User-Agent` claims (newer models are
+            /// refused to old clients).
+            pub client_version: String,
             pub token_url: String,
             pub authorize_url: String,
             pub userinfo_url: String,
@@ -353,9 +359,22 @@ macro_rules! google_endpoints {
             pub client_secret: Secret,
         }
 
+        impl $name {
+            /// The hosts requests go to, in order.
+            pub fn hosts(&self) -> Vec<String> {
+                if self.base_urls.is_empty() {
+                    vec![self.base_url.clone()]
+                } else {
+                    self.base_urls.clone()
+                }
+            }
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 $name {
+                    base_urls: $hosts.iter().map(|h: &&str| h.to_string()).collect(),
+                    client_version: $version.to_string(),
                     base_url: "https://cloudcode-pa.googleapis.com".to_string(),
                     token_url: "https://oauth2.googleapis.com/token".to_string(),
                     authorize_url: "https://accounts.google.com/o/oauth2/v2/auth".to_string(),
@@ -373,13 +392,21 @@ google_endpoints!(
     /// Gemini CLI's Google OAuth client and Code Assist base (`base-url`).
     GeminiEndpoints,
     "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
-    "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"
+    "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",
+    [] as [&str; 0],
+    "0.31.0"
 );
 google_endpoints!(
     /// Antigravity's Google OAuth client and Code Assist base (`base-url`).
     AntigravityEndpoints,
     "1071006060591-tmhssin2h21lcre235vtolojh4g403ep.apps.googleusercontent.com",
-    "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"
+    "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",
+    [
+        "https://cloudcode-pa.googleapis.com",
+        "https://daily-cloudcode-pa.googleapis.com",
+        "https://daily-cloudcode-pa.sandbox.googleapis.com",
+    ],
+    "1.21.9"
 );
 
 /// `template:`: render `path` with `env-file` into the config file at `serve` start.

@@ -13,6 +13,8 @@
 //!    same set: `NAME`, `AUTH_TYPES`, `LOGIN_COMMAND`, `SERVES_AUTH_FILES`, `CATALOG`,
 //!    `DIALECT`, `REFRESH_LEAD`, `ENVELOPE`, and `config_credentials`, `serves_model`,
 //!    `supports`, `refresh_request`, `apply_token`, `upstream_streams`, `build`.
+//!    (Optional facts have one arm each in `impl Provider`: `alias_channel`,
+//!    `code_assist_site` for Cloud Code accounts, `error_hint`.)
 //! 2. In this file: `pub mod <name>;`, a variant of [`Provider`] (marked
 //!    `#[value(skip)]` when it has no OAuth login), the variant in [`Provider::ALL`],
 //!    and one arm per method of `impl Provider` (the compiler lists the missing ones).
@@ -27,11 +29,14 @@
 pub mod antigravity;
 pub mod claude;
 pub mod clients;
+pub mod cloudcode;
 pub mod codex;
 pub mod envelope;
-pub mod gemini;
+pub mod gemini_api;
+pub mod gemini_cli;
 pub mod oauth;
 pub mod openai_compat;
+pub mod vertex;
 
 use std::time::Duration;
 
@@ -56,14 +61,23 @@ pub enum Provider {
     /// `openai-compatibility` entries (API keys only, nothing to log in to).
     #[value(skip)]
     OpenAiCompat,
+    /// `gemini-api-key` entries (the Gemini API, `v1beta`).
+    #[value(skip)]
+    GeminiApi,
+    /// `vertex-api-key` entries (Vertex AI with an API key).
+    #[value(skip)]
+    Vertex,
 }
 
 /// The operation a client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Messages,
+    /// Anthropic's `count_tokens` or Gemini's `countTokens` (the route's dialect says which).
     CountTokens,
     ChatCompletions,
+    /// Gemini's `generateContent` / `streamGenerateContent`.
+    GenerateContent,
 }
 
 /// A fully built upstream request.
@@ -95,12 +109,14 @@ pub struct BuildInput<'a> {
 pub struct NotServed(pub Provider);
 
 impl Provider {
-    pub const ALL: [Provider; 5] = [
+    pub const ALL: [Provider; 7] = [
         Provider::Claude,
         Provider::Codex,
         Provider::Gemini,
         Provider::Antigravity,
         Provider::OpenAiCompat,
+        Provider::GeminiApi,
+        Provider::Vertex,
     ];
 
     /// Stable name: metric label, `owned_by` in `/v1/models`, error messages.
@@ -108,9 +124,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::NAME,
             Provider::Codex => codex::NAME,
-            Provider::Gemini => gemini::NAME,
+            Provider::Gemini => gemini_cli::NAME,
             Provider::Antigravity => antigravity::NAME,
             Provider::OpenAiCompat => openai_compat::NAME,
+            Provider::GeminiApi => gemini_api::NAME,
+            Provider::Vertex => vertex::NAME,
         }
     }
 
@@ -119,9 +137,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::AUTH_TYPES,
             Provider::Codex => codex::AUTH_TYPES,
-            Provider::Gemini => gemini::AUTH_TYPES,
+            Provider::Gemini => gemini_cli::AUTH_TYPES,
             Provider::Antigravity => antigravity::AUTH_TYPES,
             Provider::OpenAiCompat => openai_compat::AUTH_TYPES,
+            Provider::GeminiApi => gemini_api::AUTH_TYPES,
+            Provider::Vertex => vertex::AUTH_TYPES,
         }
     }
 
@@ -137,9 +157,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::LOGIN_COMMAND,
             Provider::Codex => codex::LOGIN_COMMAND,
-            Provider::Gemini => gemini::LOGIN_COMMAND,
+            Provider::Gemini => gemini_cli::LOGIN_COMMAND,
             Provider::Antigravity => antigravity::LOGIN_COMMAND,
             Provider::OpenAiCompat => openai_compat::LOGIN_COMMAND,
+            Provider::GeminiApi => gemini_api::LOGIN_COMMAND,
+            Provider::Vertex => vertex::LOGIN_COMMAND,
         }
     }
 
@@ -148,9 +170,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::SERVES_AUTH_FILES,
             Provider::Codex => codex::SERVES_AUTH_FILES,
-            Provider::Gemini => gemini::SERVES_AUTH_FILES,
+            Provider::Gemini => gemini_cli::SERVES_AUTH_FILES,
             Provider::Antigravity => antigravity::SERVES_AUTH_FILES,
             Provider::OpenAiCompat => openai_compat::SERVES_AUTH_FILES,
+            Provider::GeminiApi => gemini_api::SERVES_AUTH_FILES,
+            Provider::Vertex => vertex::SERVES_AUTH_FILES,
         }
     }
 
@@ -159,9 +183,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::config_credentials(config),
             Provider::Codex => codex::config_credentials(config),
-            Provider::Gemini => gemini::config_credentials(config),
+            Provider::Gemini => gemini_cli::config_credentials(config),
             Provider::Antigravity => antigravity::config_credentials(config),
             Provider::OpenAiCompat => openai_compat::config_credentials(config),
+            Provider::GeminiApi => gemini_api::config_credentials(config),
+            Provider::Vertex => vertex::config_credentials(config),
         }
     }
 
@@ -170,9 +196,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::CATALOG,
             Provider::Codex => codex::CATALOG,
-            Provider::Gemini => gemini::CATALOG,
+            Provider::Gemini => gemini_cli::CATALOG,
             Provider::Antigravity => antigravity::CATALOG,
             Provider::OpenAiCompat => openai_compat::CATALOG,
+            Provider::GeminiApi => gemini_api::CATALOG,
+            Provider::Vertex => vertex::CATALOG,
         }
     }
 
@@ -181,9 +209,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::serves_model(model),
             Provider::Codex => codex::serves_model(model),
-            Provider::Gemini => gemini::serves_model(model),
+            Provider::Gemini => gemini_cli::serves_model(model),
             Provider::Antigravity => antigravity::serves_model(model),
             Provider::OpenAiCompat => openai_compat::serves_model(model),
+            Provider::GeminiApi => gemini_api::serves_model(model),
+            Provider::Vertex => vertex::serves_model(model),
         }
     }
 
@@ -192,9 +222,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::supports(op),
             Provider::Codex => codex::supports(op),
-            Provider::Gemini => gemini::supports(op),
+            Provider::Gemini => gemini_cli::supports(op),
             Provider::Antigravity => antigravity::supports(op),
             Provider::OpenAiCompat => openai_compat::supports(op),
+            Provider::GeminiApi => gemini_api::supports(op),
+            Provider::Vertex => vertex::supports(op),
         }
     }
 
@@ -204,9 +236,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::DIALECT,
             Provider::Codex => codex::DIALECT,
-            Provider::Gemini => gemini::DIALECT,
+            Provider::Gemini => gemini_cli::DIALECT,
             Provider::Antigravity => antigravity::DIALECT,
             Provider::OpenAiCompat => openai_compat::DIALECT,
+            Provider::GeminiApi => gemini_api::DIALECT,
+            Provider::Vertex => vertex::DIALECT,
         }
     }
 
@@ -215,9 +249,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::REFRESH_LEAD,
             Provider::Codex => codex::REFRESH_LEAD,
-            Provider::Gemini => gemini::REFRESH_LEAD,
+            Provider::Gemini => gemini_cli::REFRESH_LEAD,
             Provider::Antigravity => antigravity::REFRESH_LEAD,
             Provider::OpenAiCompat => openai_compat::REFRESH_LEAD,
+            Provider::GeminiApi => gemini_api::REFRESH_LEAD,
+            Provider::Vertex => vertex::REFRESH_LEAD,
         }
     }
 
@@ -226,9 +262,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::refresh_request(config, refresh_token),
             Provider::Codex => codex::refresh_request(config, refresh_token),
-            Provider::Gemini => gemini::refresh_request(config, refresh_token),
+            Provider::Gemini => gemini_cli::refresh_request(config, refresh_token),
             Provider::Antigravity => antigravity::refresh_request(config, refresh_token),
             Provider::OpenAiCompat => openai_compat::refresh_request(config, refresh_token),
+            Provider::GeminiApi => gemini_api::refresh_request(config, refresh_token),
+            Provider::Vertex => vertex::refresh_request(config, refresh_token),
         }
     }
 
@@ -238,9 +276,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::apply_token(file, tok, now),
             Provider::Codex => codex::apply_token(file, tok, now),
-            Provider::Gemini => gemini::apply_token(file, tok, now),
+            Provider::Gemini => gemini_cli::apply_token(file, tok, now),
             Provider::Antigravity => antigravity::apply_token(file, tok, now),
             Provider::OpenAiCompat => openai_compat::apply_token(file, tok, now),
+            Provider::GeminiApi => gemini_api::apply_token(file, tok, now),
+            Provider::Vertex => vertex::apply_token(file, tok, now),
         }
     }
 
@@ -251,9 +291,11 @@ impl Provider {
         match self {
             Provider::Claude => claude::upstream_streams(model, client_stream),
             Provider::Codex => codex::upstream_streams(model, client_stream),
-            Provider::Gemini => gemini::upstream_streams(model, client_stream),
+            Provider::Gemini => gemini_cli::upstream_streams(model, client_stream),
             Provider::Antigravity => antigravity::upstream_streams(model, client_stream),
             Provider::OpenAiCompat => openai_compat::upstream_streams(model, client_stream),
+            Provider::GeminiApi => gemini_api::upstream_streams(model, client_stream),
+            Provider::Vertex => vertex::upstream_streams(model, client_stream),
         }
     }
 
@@ -262,9 +304,11 @@ impl Provider {
         match self {
             Provider::Claude => Ok(claude::build(input)),
             Provider::Codex => codex::build(input),
-            Provider::Gemini => gemini::build(input),
+            Provider::Gemini => gemini_cli::build(input),
             Provider::Antigravity => antigravity::build(input),
             Provider::OpenAiCompat => Ok(openai_compat::build(input)),
+            Provider::GeminiApi => gemini_api::build(input),
+            Provider::Vertex => vertex::build(input),
         }
     }
 
@@ -274,9 +318,46 @@ impl Provider {
         match self {
             Provider::Claude => claude::ENVELOPE,
             Provider::Codex => codex::ENVELOPE,
-            Provider::Gemini => gemini::ENVELOPE,
+            Provider::Gemini => gemini_cli::ENVELOPE,
             Provider::Antigravity => antigravity::ENVELOPE,
             Provider::OpenAiCompat => openai_compat::ENVELOPE,
+            Provider::GeminiApi => gemini_api::ENVELOPE,
+            Provider::Vertex => vertex::ENVELOPE,
+        }
+    }
+
+    /// The `oauth-model-alias` channel of this provider's accounts (`""`: none).
+    pub fn alias_channel(self) -> &'static str {
+        match self {
+            Provider::Claude => "claude",
+            Provider::Codex => "codex",
+            Provider::Gemini => gemini_cli::ALIAS_CHANNEL,
+            Provider::Antigravity => antigravity::ALIAS_CHANNEL,
+            Provider::OpenAiCompat => "",
+            Provider::GeminiApi => gemini_api::ALIAS_CHANNEL,
+            Provider::Vertex => vertex::ALIAS_CHANNEL,
+        }
+    }
+
+    /// Cloud Code accounts: their hosts (tried in order) and how their project is
+    /// found when the auth file names none. `None`: not a Cloud Code upstream.
+    pub fn code_assist_site(self, config: &Config) -> Option<cloudcode::Site> {
+        match self {
+            Provider::Gemini => Some(gemini_cli::site(config)),
+            Provider::Antigravity => Some(antigravity::site(config)),
+            Provider::Claude
+            | Provider::Codex
+            | Provider::OpenAiCompat
+            | Provider::GeminiApi
+            | Provider::Vertex => None,
+        }
+    }
+
+    /// What to tell the client along with an upstream error of this status.
+    pub fn error_hint(self, status: u16) -> Option<&'static str> {
+        match self {
+            Provider::Gemini => gemini_cli::error_hint(status),
+            _ => None,
         }
     }
 }
@@ -405,7 +486,8 @@ mod tests {
             ..Default::default()
         };
         let headers = HeaderMap::new();
-        for p in [Provider::Codex, Provider::Gemini, Provider::Antigravity] {
+        {
+            let p = Provider::Codex;
             assert!(!p.serves_auth_files(), "{p:?}");
             assert!(p.catalog().is_empty(), "{p:?}");
             assert!(!p.supports(Operation::Messages), "{p:?}");
@@ -430,5 +512,91 @@ mod tests {
         assert!(Provider::Claude.supports(Operation::CountTokens));
         assert!(!Provider::OpenAiCompat.supports(Operation::CountTokens));
         assert!(Provider::OpenAiCompat.supports(Operation::Messages));
+    }
+
+    #[test]
+    fn gemini_family_entries_and_files_become_credentials() {
+        let key = crate::config::ApiKeyEntry {
+            api_key: Secret::new("AIza-test-0123456789"),
+            ..Default::default()
+        };
+        let cfg = Config {
+            gemini_api_key: vec![key.clone()],
+            vertex_api_key: vec![key.clone(), key.clone()],
+            ..Default::default()
+        };
+        assert_eq!(
+            Provider::GeminiApi.config_credentials(&cfg)[0].id,
+            "gemini-api-key[0]"
+        );
+        assert_eq!(
+            Provider::Vertex.config_credentials(&cfg)[1].id,
+            "vertex-api-key[1]"
+        );
+        for p in [Provider::Gemini, Provider::Antigravity] {
+            assert!(p.serves_auth_files(), "{p:?}");
+            assert!(p.code_assist_site(&cfg).is_some(), "{p:?}");
+            for op in [
+                Operation::Messages,
+                Operation::ChatCompletions,
+                Operation::GenerateContent,
+                Operation::CountTokens,
+            ] {
+                assert!(p.supports(op), "{p:?} {op:?}");
+            }
+        }
+        assert!(Provider::Antigravity.serves_model("claude-sonnet-4-6"));
+        assert!(!Provider::Antigravity.serves_model("claude-sonnet-4-5-20250929"));
+        assert!(Provider::GeminiApi.serves_model("gemini-2.5-flash"));
+        assert_eq!(Provider::Antigravity.alias_channel(), "antigravity");
+        assert_eq!(Provider::Gemini.alias_channel(), "gemini-cli");
+    }
+
+    fn built(p: Provider, base_url: &str, op: Operation, stream: bool) -> Outbound {
+        let key = crate::config::ApiKeyEntry {
+            api_key: Secret::new("AIza-test-0123456789"),
+            base_url: base_url.into(),
+            ..Default::default()
+        };
+        let cred = Credential::from_api_key_entry(p, "x", 0, &key);
+        let cfg = Config::default();
+        p.build(BuildInput {
+            cred: &cred,
+            token: &key.api_key,
+            op,
+            model: "gemini-2.5-flash",
+            body: Bytes::from_static(b"{}"),
+            client_headers: &HeaderMap::new(),
+            stream,
+            config: &cfg,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn gemini_keys_name_the_model_and_action_in_the_url() {
+        let o = built(Provider::GeminiApi, "", Operation::GenerateContent, true);
+        assert_eq!(
+            o.url,
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(o.headers["x-goog-api-key"], "AIza-test-0123456789");
+        assert!(o.headers.get("authorization").is_none());
+        let o = built(
+            Provider::GeminiApi,
+            "http://127.0.0.1:9",
+            Operation::CountTokens,
+            false,
+        );
+        assert_eq!(
+            o.url,
+            "http://127.0.0.1:9/v1beta/models/gemini-2.5-flash:countTokens"
+        );
+        let o = built(Provider::Vertex, "", Operation::Messages, false);
+        assert_eq!(
+            o.url,
+            "https://aiplatform.googleapis.com/v1/publishers/google/models/gemini-2.5-flash:generateContent"
+        );
+        assert_eq!(o.headers["x-goog-api-key"], "AIza-test-0123456789");
     }
 }

@@ -33,6 +33,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages/count_tokens", post(routes::count_tokens))
         .route("/v1/chat/completions", post(routes::chat_completions))
         .route("/v1/models", get(routes::models))
+        .route("/v1beta/models", get(routes::gemini_models))
+        .route(
+            "/v1beta/models/{*rest}",
+            get(routes::gemini_model).post(routes::gemini_action),
+        )
         .route("/metrics", get(metrics::render))
         // Before the gate is layered on, so a wrong method is still behind the key check.
         .method_not_allowed_fallback(error::wrong_method)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
@@ -23,7 +23,7 @@ pub async fn root() -> Response {
         StatusCode::OK,
         &json!({
             "message": "cliproxy: CLIProxyAPI-compatible gateway",
-            "endpoints": ["POST /v1/messages", "POST /v1/messages/count_tokens", "POST /v1/chat/completions", "GET /v1/models", "GET /healthz"],
+            "endpoints": ["POST /v1/messages", "POST /v1/messages/count_tokens", "POST /v1/chat/completions", "GET /v1/models", "GET /v1beta/models", "POST /v1beta/models/{model}:generateContent", "POST /v1beta/models/{model}:streamGenerateContent", "POST /v1beta/models/{model}:countTokens", "GET /healthz"],
         }),
     )
 }
@@ -49,6 +49,7 @@ async fn dispatch(
         stream: probe.stream && op != Operation::CountTokens,
         body,
         headers,
+        json_array: false,
     };
     proxy::execute(&state, call).await
 }
@@ -126,4 +127,135 @@ pub async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
         json!({"object": "list", "data": data})
     };
     json_response(StatusCode::OK, &body)
+}
+
+// ---------------------------------------------------------------- Gemini (`/v1beta`)
+
+/// A Gemini model path segment (`models/{model}:{action}`) split into its parts.
+fn split_action(rest: &str) -> Option<(&str, &str)> {
+    let rest = rest.strip_prefix("models/").unwrap_or(rest);
+    rest.rsplit_once(':')
+        .filter(|(m, a)| !m.is_empty() && !a.is_empty())
+}
+
+/// `alt=sse` in the query: SSE instead of the JSON-array stream.
+fn wants_sse(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "alt" && v == "sse")
+    })
+}
+
+/// `POST /v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}`.
+pub async fn gemini_action(
+    State(state): State<Arc<AppState>>,
+    Path(rest): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reject =
+        |kind, msg: String| Rejection(Dialect::Gemini, ApiError::new(kind, msg)).into_response();
+    let Some((model, action)) = split_action(&rest) else {
+        return reject(
+            Kind::NotFound,
+            format!("`{rest}` is not `{{model}}:{{action}}`"),
+        );
+    };
+    let (op, stream) = match action {
+        "generateContent" => (Operation::GenerateContent, false),
+        "streamGenerateContent" => (Operation::GenerateContent, true),
+        "countTokens" => (Operation::CountTokens, false),
+        other => {
+            return reject(
+                Kind::NotFound,
+                format!(
+                    "unknown action `{other}`: this gateway serves generateContent, streamGenerateContent and countTokens"
+                ),
+            );
+        }
+    };
+    if let Err(e) = translate::require_object(&body) {
+        return reject(Kind::InvalidRequest, e.to_string());
+    }
+    let call = Call {
+        dialect: Dialect::Gemini,
+        op,
+        model: model.to_string(),
+        stream,
+        json_array: stream && !wants_sse(query.as_deref()),
+        body,
+        headers,
+    };
+    proxy::execute(&state, call).await
+}
+
+fn gemini_model_json(id: &str) -> serde_json::Value {
+    json!({
+        "name": format!("models/{id}"),
+        "baseModelId": id,
+        "version": "001",
+        "displayName": id,
+        "description": id,
+        "inputTokenLimit": 1_048_576,
+        "outputTokenLimit": 65_536,
+        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+    })
+}
+
+/// `GET /v1beta/models`: every model, in Gemini's list shape.
+pub async fn gemini_models(State(state): State<Arc<AppState>>) -> Response {
+    let snap = state.current();
+    let models: Vec<_> = snap
+        .registry
+        .models()
+        .iter()
+        .map(|m| gemini_model_json(&m.id))
+        .collect();
+    json_response(StatusCode::OK, &json!({ "models": models }))
+}
+
+/// `GET /v1beta/models/{model}`.
+pub async fn gemini_model(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Response {
+    let id = name.strip_prefix("models/").unwrap_or(&name);
+    let snap = state.current();
+    if snap.registry.models().iter().any(|m| m.id == id) {
+        json_response(StatusCode::OK, &gemini_model_json(id))
+    } else {
+        Rejection(
+            Dialect::Gemini,
+            ApiError::new(
+                Kind::NotFound,
+                format!("model `{id}` is not served here; GET /v1beta/models lists the models"),
+            ),
+        )
+        .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemini_paths_split_into_model_and_action() {
+        assert_eq!(
+            split_action("gemini-2.5-pro:generateContent"),
+            Some(("gemini-2.5-pro", "generateContent"))
+        );
+        assert_eq!(
+            split_action("team/gemini-x:countTokens"),
+            Some(("team/gemini-x", "countTokens"))
+        );
+        assert_eq!(
+            split_action("models/m:streamGenerateContent"),
+            Some(("m", "streamGenerateContent"))
+        );
+        assert_eq!(split_action("gemini-2.5-pro"), None);
+        assert_eq!(split_action(":generateContent"), None);
+        assert!(wants_sse(Some("alt=sse&key=k")));
+        assert!(!wants_sse(Some("key=k")) && !wants_sse(None));
+    }
 }

@@ -102,6 +102,11 @@ impl AppState {
         env
     }
 
+    /// Told of every auth file the gateway rewrites (sync propagates it).
+    pub fn on_write(&self) -> Option<&crate::auth::refresh::OnWrite> {
+        self.on_write.as_deref()
+    }
+
     pub fn current(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
@@ -150,7 +155,7 @@ impl AppState {
         let mut creds: Vec<Arc<Credential>> = Vec::new();
         for a in &accounts {
             if let Some(c) = Credential::from_account(a.clone()) {
-                creds.push(Arc::new(c));
+                creds.push(Arc::new(c.with_oauth_aliases(&config.oauth_model_alias)));
             }
         }
         for p in Provider::ALL {

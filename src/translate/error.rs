@@ -159,64 +159,6 @@ pub fn parse_error(status: u16, body: &[u8]) -> ApiError {
     }
 }
 
-/// Gemini's error body, until Gemini has its dialect file (then this moves there as
-/// that file's `emit_error` / `emit_stream_error`).
-pub(crate) mod gemini {
-    use bytes::Bytes;
-    use serde::Serialize;
-
-    use super::super::ir::{ApiError, ErrorKind};
-    use super::super::{sse, wire};
-
-    /// Google's canonical status names.
-    pub(crate) fn status_name(kind: ErrorKind) -> &'static str {
-        match kind {
-            ErrorKind::InvalidRequest
-            | ErrorKind::MethodNotAllowed
-            | ErrorKind::TooLarge
-            | ErrorKind::HeadersTooLarge => "INVALID_ARGUMENT",
-            ErrorKind::Authentication => "UNAUTHENTICATED",
-            ErrorKind::Permission => "PERMISSION_DENIED",
-            ErrorKind::NotFound => "NOT_FOUND",
-            ErrorKind::RateLimit => "RESOURCE_EXHAUSTED",
-            ErrorKind::Overloaded | ErrorKind::Unavailable => "UNAVAILABLE",
-            ErrorKind::Api => "INTERNAL",
-        }
-    }
-
-    #[derive(Serialize)]
-    struct Out<'a> {
-        error: OutBody<'a>,
-    }
-
-    #[derive(Serialize)]
-    struct OutBody<'a> {
-        code: u16,
-        message: &'a str,
-        status: &'static str,
-    }
-
-    fn out(e: &ApiError) -> Out<'_> {
-        Out {
-            error: OutBody {
-                code: e.http_status(),
-                message: &e.message,
-                status: status_name(e.kind),
-            },
-        }
-    }
-
-    /// `{"error":{"code":<http status>,"message","status"}}`.
-    pub(crate) fn emit_error(e: &ApiError) -> Bytes {
-        wire::to_bytes(&out(e))
-    }
-
-    /// The same body as a `data:` frame (Gemini streams have no event names).
-    pub(crate) fn emit_stream_error(e: &ApiError) -> Bytes {
-        sse::frame(None, &out(e))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,11 +51,15 @@
 //! [`TranslateError::Json`] for malformed JSON and
 //! [`TranslateError::Invalid`] for a wrong shape (serde's message names the field).
 //! Upstream error bodies are read by one shared reader ([`parse_error`]) because
-//! upstreams answer errors in any shape. (Gemini's error body lives in `error.rs`
-//! until Gemini has its dialect file.)
+//! upstreams answer errors in any shape.
+//!
+//! Gemini clients that call `streamGenerateContent` without `alt=sse` read one JSON
+//! array instead of SSE: [`StreamTranslator::with_framing`] asks the Gemini encoder for
+//! it (and re-frames a same-dialect stream, which otherwise passes through).
 
 pub mod anthropic;
 mod error;
+pub mod gemini;
 pub mod ir;
 pub mod openai_chat;
 #[cfg(test)]
@@ -85,15 +89,14 @@ impl Dialect {
         match self {
             Dialect::Anthropic => anthropic::MODEL_IN_PATH,
             Dialect::OpenAiChat => openai_chat::MODEL_IN_PATH,
-            Dialect::Gemini => true,
+            Dialect::Gemini => gemini::MODEL_IN_PATH,
         }
     }
 
     /// Whether this dialect has a converter file (translation to and from it works).
     fn converts(self) -> bool {
         match self {
-            Dialect::Anthropic | Dialect::OpenAiChat => true,
-            Dialect::Gemini => false,
+            Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Gemini => true,
         }
     }
 }
@@ -122,7 +125,7 @@ pub enum ProbeError {
 }
 
 /// A request body must be an object (serde would also read a struct from an array).
-fn require_object(body: &[u8]) -> Result<(), ProbeError> {
+pub fn require_object(body: &[u8]) -> Result<(), ProbeError> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') | None => Ok(()),
         Some(_) => Err(ProbeError::Json(
@@ -247,15 +250,11 @@ pub fn supports(from: Dialect, to: Dialect) -> bool {
 // ---------------------------------------------------------------- dispatch
 // One `match` per operation of the per-dialect interface (see the module docs).
 
-fn no_converter(d: Dialect) -> TranslateError {
-    TranslateError::Unsupported { from: d, to: d }
-}
-
 fn parse_request(d: Dialect, body: &[u8]) -> Result<ir::Request, TranslateError> {
     match d {
         Dialect::Anthropic => anthropic::parse_request(body),
         Dialect::OpenAiChat => openai_chat::parse_request(body),
-        Dialect::Gemini => Err(no_converter(d)),
+        Dialect::Gemini => gemini::parse_request(body),
     }
 }
 
@@ -263,7 +262,7 @@ fn emit_request(d: Dialect, r: &ir::Request) -> Result<Bytes, TranslateError> {
     match d {
         Dialect::Anthropic => anthropic::emit_request(r),
         Dialect::OpenAiChat => openai_chat::emit_request(r),
-        Dialect::Gemini => Err(no_converter(d)),
+        Dialect::Gemini => gemini::emit_request(r),
     }
 }
 
@@ -271,19 +270,15 @@ fn parse_response(d: Dialect, body: &[u8]) -> Result<ir::Response, TranslateErro
     match d {
         Dialect::Anthropic => anthropic::parse_response(body),
         Dialect::OpenAiChat => openai_chat::parse_response(body),
-        Dialect::Gemini => Err(no_converter(d)),
+        Dialect::Gemini => gemini::parse_response(body),
     }
 }
 
-fn emit_response(
-    d: Dialect,
-    r: &ir::Response,
-    client_model: &str,
-) -> Result<Bytes, TranslateError> {
+fn emit_response(d: Dialect, r: &ir::Response, client_model: &str) -> Bytes {
     match d {
-        Dialect::Anthropic => Ok(anthropic::emit_response(r, client_model)),
-        Dialect::OpenAiChat => Ok(openai_chat::emit_response(r, client_model)),
-        Dialect::Gemini => Err(no_converter(d)),
+        Dialect::Anthropic => anthropic::emit_response(r, client_model),
+        Dialect::OpenAiChat => openai_chat::emit_response(r, client_model),
+        Dialect::Gemini => gemini::emit_response(r, client_model),
     }
 }
 
@@ -292,7 +287,7 @@ pub fn error_body(dialect: Dialect, err: &ApiError) -> Bytes {
     match dialect {
         Dialect::Anthropic => anthropic::emit_error(err),
         Dialect::OpenAiChat => openai_chat::emit_error(err),
-        Dialect::Gemini => error::gemini::emit_error(err),
+        Dialect::Gemini => gemini::emit_error(err),
     }
 }
 
@@ -301,7 +296,7 @@ pub fn stream_error(dialect: Dialect, err: &ApiError) -> Bytes {
     match dialect {
         Dialect::Anthropic => anthropic::emit_stream_error(err),
         Dialect::OpenAiChat => openai_chat::emit_stream_error(err),
-        Dialect::Gemini => error::gemini::emit_stream_error(err),
+        Dialect::Gemini => gemini::emit_stream_error(err),
     }
 }
 
@@ -309,6 +304,7 @@ pub fn stream_error(dialect: Dialect, err: &ApiError) -> Bytes {
 enum Decoder {
     Anthropic(anthropic::StreamDecoder),
     OpenAiChat(openai_chat::StreamDecoder),
+    Gemini(gemini::StreamDecoder),
 }
 
 impl Decoder {
@@ -316,7 +312,7 @@ impl Decoder {
         match d {
             Dialect::Anthropic => Some(Decoder::Anthropic(Default::default())),
             Dialect::OpenAiChat => Some(Decoder::OpenAiChat(Default::default())),
-            Dialect::Gemini => None,
+            Dialect::Gemini => Some(Decoder::Gemini(Default::default())),
         }
     }
 
@@ -324,6 +320,7 @@ impl Decoder {
         match self {
             Decoder::Anthropic(d) => d.decode(data, out),
             Decoder::OpenAiChat(d) => d.decode(data, out),
+            Decoder::Gemini(d) => d.decode(data, out),
         }
     }
 
@@ -331,6 +328,7 @@ impl Decoder {
         match self {
             Decoder::Anthropic(d) => d.finish(out),
             Decoder::OpenAiChat(d) => d.finish(out),
+            Decoder::Gemini(d) => d.finish(out),
         }
     }
 }
@@ -339,6 +337,7 @@ impl Decoder {
 enum Encoder {
     Anthropic(anthropic::StreamEncoder),
     OpenAiChat(openai_chat::StreamEncoder),
+    Gemini(gemini::StreamEncoder),
 }
 
 impl Encoder {
@@ -350,7 +349,10 @@ impl Encoder {
             Dialect::OpenAiChat => Some(Encoder::OpenAiChat(openai_chat::StreamEncoder::new(
                 client_model,
             ))),
-            Dialect::Gemini => None,
+            Dialect::Gemini => Some(Encoder::Gemini(gemini::StreamEncoder::new(
+                client_model,
+                gemini::Framing::Sse,
+            ))),
         }
     }
 
@@ -358,6 +360,7 @@ impl Encoder {
         match self {
             Encoder::Anthropic(e) => e.encode(ev, out),
             Encoder::OpenAiChat(e) => e.encode(ev, out),
+            Encoder::Gemini(e) => e.encode(ev, out),
         }
     }
 
@@ -365,6 +368,7 @@ impl Encoder {
         match self {
             Encoder::Anthropic(e) => e.finish(out),
             Encoder::OpenAiChat(e) => e.finish(out),
+            Encoder::Gemini(e) => e.finish(out),
         }
     }
 }
@@ -380,6 +384,9 @@ pub fn translate_request(
     body: &[u8],
     upstream_model: &str,
 ) -> Result<Bytes, TranslateError> {
+    if from == to && from.model_in_path() {
+        return Ok(Bytes::copy_from_slice(body));
+    }
     if from == to {
         return rewrite_model(body, upstream_model).map_err(|e| match e {
             ProbeError::Json(m) => TranslateError::Json(m),
@@ -394,6 +401,28 @@ pub fn translate_request(
     emit_request(to, &req)
 }
 
+/// [`translate_request`] for an upstream asked to stream or not, whatever the client's
+/// body says (Gemini bodies never say: their stream is the URL's action; some
+/// upstreams stream when the client did not ask to).
+pub fn translate_request_streamed(
+    from: Dialect,
+    to: Dialect,
+    body: &[u8],
+    upstream_model: &str,
+    stream: bool,
+) -> Result<Bytes, TranslateError> {
+    if from == to || !supports(from, to) {
+        return translate_request(from, to, body, upstream_model);
+    }
+    let mut req = parse_request(from, body)?;
+    req.model = upstream_model.to_string();
+    if req.stream != stream {
+        req.stream = stream;
+        req.include_usage = stream;
+    }
+    emit_request(to, &req)
+}
+
 /// Upstream non-stream response body in `from` → client response body in `to`,
 /// echoing `client_model`.
 pub fn translate_response(
@@ -405,6 +434,9 @@ pub fn translate_response(
     if !supports(from, to) {
         return Err(TranslateError::Unsupported { from, to });
     }
+    if from == to && from.model_in_path() {
+        return Ok(Bytes::copy_from_slice(body));
+    }
     if from == to {
         return rewrite_model(body, client_model).map_err(|e| match e {
             ProbeError::Json(m) => TranslateError::Json(m),
@@ -412,7 +444,72 @@ pub fn translate_response(
         });
     }
     let resp = parse_response(from, body)?;
-    emit_response(to, &resp, client_model)
+    Ok(emit_response(to, &resp, client_model))
+}
+
+// ---------------------------------------------------------------- token counting
+
+/// A token-count request (Anthropic `count_tokens`, Gemini `countTokens`) in `from` →
+/// the same question in `to`, for `upstream_model`. OpenAI chat has no such call.
+pub fn translate_count_request(
+    from: Dialect,
+    to: Dialect,
+    body: &[u8],
+    upstream_model: &str,
+) -> Result<Bytes, TranslateError> {
+    if from == to {
+        return translate_request(from, to, body, upstream_model);
+    }
+    let mut req = match from {
+        Dialect::Gemini => gemini::parse_count_tokens_request(body)?,
+        Dialect::Anthropic => anthropic::parse_request(body)?,
+        Dialect::OpenAiChat => return Err(TranslateError::Unsupported { from, to }),
+    };
+    req.model = upstream_model.to_string();
+    match to {
+        Dialect::Gemini => Ok(gemini::emit_count_tokens_request(&req)),
+        Dialect::Anthropic => {
+            // count_tokens takes the prompt only; generation settings are refused.
+            const KEPT: &[&str] = &[
+                "model",
+                "messages",
+                "system",
+                "tools",
+                "tool_choice",
+                "thinking",
+            ];
+            let full = anthropic::emit_request(&req)?;
+            let mut m: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&full)?;
+            m.retain(|k, _| KEPT.contains(&k.as_str()));
+            Ok(wire::to_bytes(&m))
+        }
+        Dialect::OpenAiChat => Err(TranslateError::Unsupported { from, to }),
+    }
+}
+
+/// A token-count answer in `from` → the client's `to` shape.
+pub fn translate_count_response(
+    from: Dialect,
+    to: Dialect,
+    body: &[u8],
+) -> Result<Bytes, TranslateError> {
+    #[derive(Deserialize)]
+    struct AnthropicCount {
+        input_tokens: u64,
+    }
+    if from == to {
+        return Ok(Bytes::copy_from_slice(body));
+    }
+    let total = match from {
+        Dialect::Gemini => gemini::parse_count_tokens_response(body)?,
+        Dialect::Anthropic => serde_json::from_slice::<AnthropicCount>(body)?.input_tokens,
+        Dialect::OpenAiChat => return Err(TranslateError::Unsupported { from, to }),
+    };
+    match to {
+        Dialect::Gemini => Ok(gemini::emit_count_tokens_response(total)),
+        Dialect::Anthropic => Ok(wire::to_bytes(&serde_json::json!({"input_tokens": total}))),
+        Dialect::OpenAiChat => Err(TranslateError::Unsupported { from, to }),
+    }
 }
 
 /// Upstream error body (any status) in `from` → error body in `to`'s shape, keeping
@@ -489,6 +586,9 @@ impl Pipeline {
 pub struct StreamTranslator {
     parser: sse::SseParser,
     pipeline: Option<Pipeline>,
+    /// A same-dialect Gemini stream re-framed as a JSON array (see [`Self::with_framing`]).
+    array: Option<gemini::ArrayFramer>,
+    to: Dialect,
 }
 
 impl StreamTranslator {
@@ -507,7 +607,29 @@ impl StreamTranslator {
         StreamTranslator {
             parser: sse::SseParser::default(),
             pipeline,
+            array: None,
+            to,
         }
+    }
+
+    /// How a Gemini client reads its stream: SSE (`alt=sse`, the default) or one JSON
+    /// array. Other client dialects ignore it.
+    pub fn with_framing(mut self, framing: gemini::Framing) -> Self {
+        if self.to != Dialect::Gemini {
+            return self;
+        }
+        match &mut self.pipeline {
+            Some(Pipeline {
+                encoder: Encoder::Gemini(e),
+                ..
+            }) => e.set_framing(framing),
+            Some(_) => {}
+            None => {
+                self.array =
+                    (framing == gemini::Framing::JsonArray).then(gemini::ArrayFramer::default);
+            }
+        }
+        self
     }
 
     /// For OpenAI clients that sent `stream_options.include_usage: true`: usage goes in a
@@ -526,10 +648,16 @@ impl StreamTranslator {
 
     /// Whether this translator rewrites frames (false: bytes pass through).
     pub fn is_translating(&self) -> bool {
-        self.pipeline.is_some()
+        self.pipeline.is_some() || self.array.is_some()
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Vec<Bytes> {
+        if let Some(array) = &mut self.array {
+            let mut out = Vec::new();
+            self.parser
+                .feed(chunk, &mut |_event, data| array.item(data, &mut out));
+            return out;
+        }
         let Some(pipeline) = &mut self.pipeline else {
             return if chunk.is_empty() {
                 Vec::new()
@@ -544,6 +672,13 @@ impl StreamTranslator {
     }
 
     pub fn finish(&mut self) -> Vec<Bytes> {
+        if let Some(array) = &mut self.array {
+            let mut out = Vec::new();
+            self.parser
+                .finish(&mut |_event, data| array.item(data, &mut out));
+            array.finish(&mut out);
+            return out;
+        }
         let Some(pipeline) = &mut self.pipeline else {
             return Vec::new();
         };
@@ -553,6 +688,133 @@ impl StreamTranslator {
         pipeline.finish(&mut out);
         out
     }
+}
+
+// ---------------------------------------------------------------- assembly
+
+/// Collects stream events into one response (for clients that asked for a whole answer
+/// from an upstream that only streams).
+#[derive(Debug, Default)]
+struct Assembler {
+    resp: ir::Response,
+    /// Argument fragments of each tool call, by the call's index in `resp.parts`.
+    args: Vec<(usize, String)>,
+    done: bool,
+    error: Option<ApiError>,
+}
+
+/// Arguments kept per call (a broken upstream could send without end).
+const MAX_ASSEMBLED_ARGS: usize = 16 << 20;
+
+impl Assembler {
+    fn event(&mut self, ev: &Event) {
+        use ir::Part;
+        let parts = &mut self.resp.parts;
+        match ev {
+            Event::Start { id, model } => {
+                self.resp.id.clone_from(id);
+                self.resp.model.clone_from(model);
+            }
+            Event::Text(t) => match parts.last_mut() {
+                Some(Part::Text(s)) => s.push_str(t),
+                _ => parts.push(Part::Text(t.clone())),
+            },
+            Event::Thinking(t) => match parts.last_mut() {
+                Some(Part::Thinking {
+                    text,
+                    signature: None,
+                }) => text.push_str(t),
+                _ => parts.push(Part::Thinking {
+                    text: t.clone(),
+                    signature: None,
+                }),
+            },
+            Event::Signature(sig) => match parts.last_mut() {
+                Some(Part::Thinking { signature, .. }) if signature.is_none() => {
+                    *signature = Some(sig.clone());
+                }
+                _ => parts.push(Part::Thinking {
+                    text: String::new(),
+                    signature: Some(sig.clone()),
+                }),
+            },
+            Event::ToolStart { id, name, .. } => {
+                self.args.push((parts.len(), String::new()));
+                parts.push(Part::ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments: serde_json::Value::Null,
+                });
+            }
+            Event::ToolArgs { fragment, .. } => {
+                if let Some((_, a)) = self.args.last_mut()
+                    && a.len() + fragment.len() <= MAX_ASSEMBLED_ARGS
+                {
+                    a.push_str(fragment);
+                }
+            }
+            Event::Usage(u) => self.resp.usage.merge(u),
+            Event::Finish(s) => self.resp.stop = Some(s.clone()),
+            Event::Done => self.done = true,
+            Event::Error(e) => {
+                if self.error.is_none() {
+                    self.error = Some(e.clone());
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<ir::Response, ApiError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if !self.done {
+            return Err(truncated_stream());
+        }
+        for (i, args) in self.args {
+            if let Some(ir::Part::ToolCall { arguments, .. }) = self.resp.parts.get_mut(i) {
+                *arguments = serde_json::from_str(&args)
+                    .unwrap_or_else(|_| serde_json::Value::Object(Default::default()));
+            }
+        }
+        Ok(self.resp)
+    }
+}
+
+/// A whole upstream SSE stream in `from` → one non-stream response body in `to`,
+/// echoing `client_model`. An error event in the stream, or a stream that ends before
+/// the message completed, is the `Err`.
+pub fn assemble_stream(
+    from: Dialect,
+    to: Dialect,
+    sse_body: &[u8],
+    client_model: &str,
+) -> Result<Bytes, ApiError> {
+    let Some(mut decoder) = Decoder::new(from) else {
+        return Err(ApiError::new(
+            ErrorKind::Api,
+            format!("streams in {from:?} cannot be assembled"),
+        ));
+    };
+    let mut parser = sse::SseParser::default();
+    let mut asm = Assembler::default();
+    let mut events = Vec::new();
+    let mut on = |_event: &str, data: &str| {
+        events.clear();
+        decoder.decode(data, &mut events);
+        for ev in &events {
+            asm.event(ev);
+        }
+    };
+    parser.feed(sse_body, &mut on);
+    parser.finish(&mut on);
+    events.clear();
+    decoder.finish(&mut events);
+    for ev in &events {
+        asm.event(ev);
+    }
+    let resp = asm.finish()?;
+    Ok(emit_response(to, &resp, client_model))
 }
 
 #[cfg(test)]
@@ -630,12 +892,146 @@ mod tests {
     }
 
     #[test]
-    fn only_dialects_with_converters_translate() {
+    fn every_dialect_pair_translates() {
         use Dialect::*;
-        assert!(supports(Anthropic, OpenAiChat) && supports(OpenAiChat, Anthropic));
-        assert!(supports(Gemini, Gemini));
-        assert!(!supports(Gemini, Anthropic) && !supports(OpenAiChat, Gemini));
-        assert!(!StreamTranslator::new(Gemini, Anthropic, "m").is_translating());
+        for from in [Anthropic, OpenAiChat, Gemini] {
+            for to in [Anthropic, OpenAiChat, Gemini] {
+                assert!(supports(from, to), "{from:?} → {to:?}");
+                assert_eq!(
+                    StreamTranslator::new(from, to, "m").is_translating(),
+                    from != to
+                );
+            }
+        }
         assert!(Gemini.model_in_path() && !Anthropic.model_in_path());
+    }
+
+    #[test]
+    fn token_counts_cross_between_anthropic_and_gemini() {
+        let g = br#"{"contents":[{"role":"user","parts":[{"text":"count me"}]}]}"#;
+        let a =
+            translate_count_request(Dialect::Gemini, Dialect::Anthropic, g, "claude-x").unwrap();
+        let a: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        assert_eq!(a["model"], "claude-x");
+        assert_eq!(a["messages"][0]["content"][0]["text"], "count me");
+        assert!(a.get("max_tokens").is_none(), "{a}");
+        let back = translate_count_response(
+            Dialect::Anthropic,
+            Dialect::Gemini,
+            br#"{"input_tokens":12}"#,
+        )
+        .unwrap();
+        assert_eq!(&back[..], br#"{"totalTokens":12}"#);
+
+        let a = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+        let g =
+            translate_count_request(Dialect::Anthropic, Dialect::Gemini, a, "gemini-x").unwrap();
+        let g: serde_json::Value = serde_json::from_slice(&g).unwrap();
+        assert_eq!(g["generateContentRequest"]["model"], "models/gemini-x");
+        assert_eq!(
+            g["generateContentRequest"]["contents"][0]["parts"][0]["text"],
+            "hi"
+        );
+        let back = translate_count_response(
+            Dialect::Gemini,
+            Dialect::Anthropic,
+            br#"{"response":{"totalTokens":5},"traceId":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(&back[..], br#"{"input_tokens":5}"#);
+        assert!(translate_count_request(Dialect::OpenAiChat, Dialect::Gemini, a, "g").is_err());
+    }
+
+    #[test]
+    fn gemini_bodies_pass_unchanged_between_gemini_routes() {
+        let body = br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
+        let out = translate_request(Dialect::Gemini, Dialect::Gemini, body, "gemini-x").unwrap();
+        assert_eq!(&out[..], &body[..], "the model stays in the URL");
+        let resp = br#"{"candidates":[],"modelVersion":"up"}"#;
+        let out = translate_response(Dialect::Gemini, Dialect::Gemini, resp, "alias").unwrap();
+        assert_eq!(&out[..], &resp[..]);
+    }
+
+    const GEMINI_CHUNKS: &[&str] = &[
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Let me ","thought":true}]}}],"responseId":"r1","modelVersion":"gemini-3-pro-high"}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hel"}]}}]}"#,
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"lo"},{"functionCall":{"name":"ls","args":{"dir":"."}},"thoughtSignature":"sig"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":3,"totalTokenCount":10}}"#,
+    ];
+
+    fn gemini_sse() -> Vec<u8> {
+        GEMINI_CHUNKS
+            .iter()
+            .flat_map(|c| format!("data: {c}\r\n\r\n").into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn a_gemini_stream_assembles_into_one_answer_in_each_dialect() {
+        let sse = gemini_sse();
+        let g = assemble_stream(Dialect::Gemini, Dialect::Gemini, &sse, "alias").unwrap();
+        let g: serde_json::Value = serde_json::from_slice(&g).unwrap();
+        let parts = &g["candidates"][0]["content"]["parts"];
+        assert_eq!(parts[0]["thought"], true);
+        assert_eq!(parts[0]["text"], "Let me ");
+        assert_eq!(parts[1]["text"], "Hello");
+        assert_eq!(parts[2]["functionCall"]["args"]["dir"], ".");
+        assert_eq!(parts[2]["thoughtSignature"], "sig");
+        assert_eq!(g["usageMetadata"]["promptTokenCount"], 7);
+        assert_eq!(g["modelVersion"], "alias");
+        let a = assemble_stream(Dialect::Gemini, Dialect::Anthropic, &sse, "alias").unwrap();
+        let a: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        assert_eq!(a["stop_reason"], "tool_use");
+        assert_eq!(a["content"][0]["thinking"], "Let me ");
+        assert_eq!(a["content"][1]["text"], "Hello");
+        let call = a["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["type"] == "tool_use")
+            .unwrap();
+        assert_eq!(call["input"]["dir"], ".");
+        assert_eq!(call["name"], "ls");
+        assert_eq!(a["usage"]["input_tokens"], 7);
+    }
+
+    #[test]
+    fn an_assembled_stream_that_breaks_off_or_fails_is_an_error() {
+        let sse = gemini_sse();
+        let cut = &sse[..sse.len() / 2];
+        let e = assemble_stream(Dialect::Gemini, Dialect::OpenAiChat, cut, "m").unwrap_err();
+        assert_eq!(e, truncated_stream());
+        let failing = b"data: {\"error\":{\"code\":429,\"message\":\"quota\",\"status\":\"RESOURCE_EXHAUSTED\"}}\r\n\r\n";
+        let e = assemble_stream(Dialect::Gemini, Dialect::Anthropic, failing, "m").unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorKind::RateLimit, "quota")
+        );
+    }
+
+    #[test]
+    fn a_same_dialect_gemini_stream_reframes_as_a_json_array() {
+        let sse = gemini_sse();
+        for chunk in [1, 5, usize::MAX] {
+            let mut t = StreamTranslator::new(Dialect::Gemini, Dialect::Gemini, "m")
+                .with_framing(gemini::Framing::JsonArray);
+            assert!(t.is_translating());
+            let mut out = Vec::new();
+            for c in sse.chunks(chunk.min(sse.len())) {
+                out.extend(t.push(c).into_iter().flatten());
+            }
+            out.extend(t.finish().into_iter().flatten());
+            let arr: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+            let want: Vec<serde_json::Value> = GEMINI_CHUNKS
+                .iter()
+                .map(|c| serde_json::from_str(c).unwrap())
+                .collect();
+            assert_eq!(arr, want, "chunks of {chunk}");
+        }
+        let mut empty = StreamTranslator::new(Dialect::Gemini, Dialect::Gemini, "m")
+            .with_framing(gemini::Framing::JsonArray);
+        assert_eq!(empty.finish().concat(), b"[]");
+        let plain = StreamTranslator::new(Dialect::Gemini, Dialect::Gemini, "m")
+            .with_framing(gemini::Framing::Sse);
+        assert!(!plain.is_translating());
     }
 }

@@ -265,9 +265,10 @@ fn same_dialect_request_only_rewrites_model() {
     let body = br#"{"model":"alias","messages":[],"x":1}"#;
     let out = translate_request(Dialect::Anthropic, Dialect::Anthropic, body, "real").unwrap();
     assert_eq!(&out[..], br#"{"model":"real","messages":[],"x":1}"#);
+    // An Anthropic body read as Gemini's has no `contents`: a clear shape error.
     assert!(matches!(
         translate_request(Dialect::Gemini, Dialect::Anthropic, body, "m"),
-        Err(TranslateError::Unsupported { .. })
+        Err(TranslateError::Invalid(m)) if m.contains("contents")
     ));
     assert!(matches!(
         translate_request(Dialect::OpenAiChat, Dialect::Anthropic, b"{", "m"),

@@ -321,6 +321,12 @@ impl StandIn {
     pub fn set_expires_in(&self, secs: u64) {
         self.shared.oauth.lock().expires_in = secs;
     }
+    /// What Cloud Code project discovery answers (and restart the onboarding count).
+    pub fn set_cloud_code(&self, c: super::cloudcode::CloudCode) {
+        let mut st = self.shared.cloud.lock();
+        st.config = c;
+        st.polls = 0;
+    }
     /// Tokens issued so far, in order.
     pub fn issued(&self) -> Vec<Issued> {
         self.shared.oauth.lock().issued.clone()

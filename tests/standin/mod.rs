@@ -8,6 +8,10 @@
 //! * Anthropic OAuth token endpoint: `POST …/v1/oauth/token` with rotating refresh tokens.
 //! * OpenAI Chat Completions: `POST …/chat/completions` under any base path (`/v1`, `/api/v1`,
 //!   `/api/coding/paas/v4`, …), `GET …/models`, errors as `{"error":{"message","type","param","code"}}`.
+//! * Gemini API: `POST …/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}`
+//!   (and Vertex's `…/v1/publishers/google/models/…`) with `x-goog-api-key` (see `gemini.rs`).
+//! * Cloud Code `v1internal` (Gemini CLI, Antigravity): project discovery and wrapped answers,
+//!   and a host that is down under `/unavailable/` (see `cloudcode.rs`).
 //! * A control surface under `/_standin/*` (see [`control`]) and the Rust API on [`StandIn`].
 //!
 //! Layout: this file routes requests and holds the helpers every upstream shares; one file per
@@ -23,7 +27,9 @@
 
 mod api;
 mod claude;
+mod cloudcode;
 mod control;
+mod gemini;
 mod models;
 mod oauth;
 mod openai;
@@ -45,6 +51,10 @@ use serde_json::Value;
 // Each test binary uses a different part of the API.
 #[allow(unused_imports)]
 pub use api::{Behavior, Issued, Options, RecordedRequest, StandIn};
+#[allow(unused_imports)]
+pub use cloudcode::CloudCode;
+#[allow(unused_imports)]
+pub use gemini::SIGNATURE as GEMINI_SIGNATURE;
 use state::{Effective, Shared};
 
 /// Text answered when nothing more specific applies.
@@ -74,6 +84,7 @@ fn router(shared: Arc<Shared>) -> Router {
 enum Dialect {
     Anthropic,
     OpenAi,
+    Gemini,
 }
 
 async fn dispatch(sh: Arc<Shared>, req: Request) -> Response {
@@ -116,6 +127,19 @@ async fn dispatch(sh: Arc<Shared>, req: Request) -> Response {
     }
     let path = parts.uri.path();
     let path = path.strip_suffix('/').unwrap_or(path);
+    if path.starts_with("/unavailable/") {
+        return cloudcode::unavailable();
+    }
+    if parts.method == Method::POST
+        && let Some((_, action)) = path.rsplit_once("/v1internal:")
+    {
+        return cloudcode::v1internal(&sh, &parts.headers, action, parts.uri.query(), &body).await;
+    }
+    if parts.method == Method::POST
+        && (path.contains("/v1beta/models/") || path.contains("/publishers/google/models/"))
+    {
+        return gemini::models_action(&sh, &parts.headers, path, parts.uri.query(), &body).await;
+    }
     match parts.method {
         Method::POST if path.ends_with("/v1/messages") => {
             claude::messages(&sh, &parts.headers, &body).await
@@ -250,6 +274,7 @@ fn error_for(
     let mut resp = match dialect {
         Dialect::Anthropic => claude::error(status, None, msg),
         Dialect::OpenAi => openai::error(status, msg),
+        Dialect::Gemini => gemini::error(status, msg),
     };
     if let Some(ra) = retry_after
         && let Ok(v) = HeaderValue::from_str(ra)

@@ -43,6 +43,7 @@ pub(super) struct Shared {
     pub(super) behaviors: Mutex<HashMap<String, Behavior>>,
     pub(super) any_behavior: AtomicBool,
     pub(super) oauth: Mutex<OAuthState>,
+    pub(super) cloud: Mutex<super::cloudcode::CloudState>,
     pub(super) seq: AtomicU64,
 }
 
@@ -67,6 +68,7 @@ impl Shared {
             behaviors: Mutex::new(HashMap::new()),
             any_behavior: AtomicBool::new(false),
             oauth: Mutex::new(OAuthState::default()),
+            cloud: Mutex::new(Default::default()),
             seq: AtomicU64::new(1),
         }
     }
@@ -81,6 +83,7 @@ impl Shared {
         self.behaviors.lock().clear();
         self.any_behavior.store(false, Ordering::Release);
         *self.oauth.lock() = OAuthState::default();
+        *self.cloud.lock() = Default::default();
     }
 
     pub(super) fn next_id(&self, prefix: &str) -> String {

@@ -34,6 +34,8 @@ pub struct Call {
     pub stream: bool,
     pub body: Bytes,
     pub headers: HeaderMap,
+    /// A Gemini client streaming without `alt=sse`: it reads one JSON array.
+    pub json_array: bool,
 }
 
 /// Runs `call` over the routes serving its model.

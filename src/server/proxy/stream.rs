@@ -146,6 +146,12 @@ fn in_stream_error(dialect: Dialect, message: &str) -> Bytes {
         Dialect::Anthropic => format!(
             "event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":{msg}}}}}\n\n"
         ),
+        Dialect::Gemini => {
+            return crate::translate::stream_error(
+                dialect,
+                &crate::translate::ir::ApiError::new(crate::translate::ir::ErrorKind::Api, message),
+            );
+        }
         _ => format!(
             "data: {{\"error\":{{\"message\":{msg},\"type\":\"server_error\",\"code\":\"stream_error\"}}}}\n\n"
         ),

@@ -12,13 +12,14 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use super::Call;
 use super::policy::{Failure, Outcome};
 use super::stream::{Reframe, stream_body};
+use crate::auth::project;
 use crate::auth::registry::Route;
 use crate::config::{Config, Secret};
 use crate::providers::envelope::{self, SseUnwrap};
-use crate::providers::{BuildInput, NotServed};
+use crate::providers::{BuildInput, NotServed, Operation, Outbound, cloudcode};
 use crate::server::error::{ApiError, Kind, respond};
 use crate::server::state::AppState;
-use crate::translate::{self, Dialect, StreamTranslator};
+use crate::translate::{self, Dialect, StreamTranslator, gemini};
 
 /// How one attempt ended, with what the client may be shown.
 pub enum Attempt {
@@ -143,12 +144,21 @@ fn passthrough(status: StatusCode, headers: &HeaderMap, body: Body, all_headers:
 }
 
 /// The request body in the upstream's dialect, with the upstream model name. The
-/// common case (same dialect, same name) forwards the client's bytes as received.
-fn request_body(call: &Call, upstream: Dialect, model: &str) -> Result<Bytes, String> {
-    if upstream != call.dialect {
-        translate::translate_request(call.dialect, upstream, &call.body, model)
+/// common case (same dialect, same name) forwards the client's bytes as received;
+/// Gemini bodies name no model (it is in the URL) and pass as they are.
+fn request_body(
+    call: &Call,
+    upstream: Dialect,
+    model: &str,
+    stream: bool,
+) -> Result<Bytes, String> {
+    if call.op == Operation::CountTokens && upstream != call.dialect {
+        translate::translate_count_request(call.dialect, upstream, &call.body, model)
             .map_err(|e| e.to_string())
-    } else if model != call.model {
+    } else if upstream != call.dialect {
+        translate::translate_request_streamed(call.dialect, upstream, &call.body, model, stream)
+            .map_err(|e| e.to_string())
+    } else if model != call.model && !upstream.model_in_path() {
         translate::rewrite_model(&call.body, model).map_err(|e| e.to_string())
     } else {
         Ok(call.body.clone())
@@ -176,18 +186,27 @@ pub async fn send(
         return Attempt::Skipped(NotServed(provider).to_string());
     };
     let model = route.upstream_model.as_str();
-    let body = match request_body(call, upstream, model) {
+    let counting = call.op == Operation::CountTokens;
+    let upstream_streams = !counting && provider.upstream_streams(model, call.stream);
+    let body = match request_body(call, upstream, model, upstream_streams) {
         Ok(b) => b,
         Err(e) => return Attempt::Untranslatable(e),
     };
-    let upstream_streams = provider.upstream_streams(model, call.stream);
-    if upstream_streams && !call.stream {
-        // Needs a stream → whole-answer assembler per dialect (translate's job), first
-        // wanted by Codex; until then such a route is skipped before anything is sent.
-        return Attempt::Skipped(format!(
-            "{} answers `{model}` only streamed; assembling a non-stream answer is not supported yet",
-            provider.name()
-        ));
+    let client = match state
+        .clients
+        .get(route.cred.proxy_url.as_deref(), &cfg.proxy_url)
+    {
+        Ok(c) => c,
+        Err(e) => return Attempt::Transport(e.to_string()),
+    };
+    let site = provider.code_assist_site(cfg);
+    if let (Some(site), Some(acc)) = (&site, route.cred.oauth())
+        && let Err(e) = project::ensure(acc, state.on_write(), || {
+            cloudcode::discover_project(&client, site, token.expose())
+        })
+        .await
+    {
+        return discovery_failed(call.dialect, e);
     }
     let out = match provider.build(BuildInput {
         cred: &route.cred,
@@ -202,20 +221,11 @@ pub async fn send(
         Ok(o) => o,
         Err(e) => return Attempt::Skipped(e.to_string()),
     };
-    let client = match state
-        .clients
-        .get(route.cred.proxy_url.as_deref(), &cfg.proxy_url)
-    {
-        Ok(c) => c,
-        Err(e) => return Attempt::Transport(e.to_string()),
-    };
-    let resp = match client
-        .post(&out.url)
-        .headers(out.headers)
-        .body(out.body)
-        .send()
-        .await
-    {
+    let mut urls = vec![out.url.clone()];
+    if let Some(site) = &site {
+        urls.extend(cloudcode::alternate_urls(site, &out.url));
+    }
+    let resp = match post_in_order(&client, &urls, &out).await {
         Ok(r) => r,
         Err(e) => return Attempt::Transport(format!("upstream unreachable: {}", e.without_url())),
     };
@@ -224,7 +234,11 @@ pub async fn send(
     if !status.is_success() {
         let headers = resp.headers().clone();
         let mut body = resp.bytes().await.unwrap_or_default();
-        if translating {
+        if let Some(hint) = provider.error_hint(status.as_u16()) {
+            let mut e = translate::parse_error(status.as_u16(), &body);
+            e.message = format!("{} — {hint}", e.message);
+            body = translate::error_body(call.dialect, &e);
+        } else if translating {
             body = translate::translate_error(upstream, call.dialect, status.as_u16(), &body);
         }
         return Attempt::Upstream {
@@ -239,11 +253,122 @@ pub async fn send(
         translating,
         envelope: provider.envelope(),
     };
-    if call.stream {
+    if counting {
+        counted(call, shape, resp).await
+    } else if call.stream {
         streamed(call, cfg, shape, resp).await
+    } else if upstream_streams {
+        assembled(call, shape, resp).await
     } else {
         whole(call, cfg, shape, resp).await
     }
+}
+
+/// Posts to each URL in turn: a transport error or a 5xx moves on to the next (Cloud
+/// Code's hosts); the last one's answer is the answer.
+async fn post_in_order(
+    client: &reqwest::Client,
+    urls: &[String],
+    out: &Outbound,
+) -> reqwest::Result<reqwest::Response> {
+    let mut i = 0;
+    loop {
+        let last = i + 1 >= urls.len();
+        let sent = client
+            .post(&urls[i])
+            .headers(out.headers.clone())
+            .body(out.body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_server_error() && !last => {
+                tracing::warn!(status = %r.status(), "upstream host failed; trying the next host");
+            }
+            Err(e) if !last => {
+                tracing::warn!(error = %e.without_url(), "upstream host unreachable; trying the next host");
+            }
+            other => return other,
+        }
+        i += 1;
+    }
+}
+
+/// No Cloud Code project: a refused token (401) goes through the refresh-and-replay
+/// path like any upstream 401; anything else skips the account.
+fn discovery_failed(dialect: Dialect, e: cloudcode::DiscoveryError) -> Attempt {
+    let message = format!("could not find the account's Cloud Code project: {e}");
+    match e.status {
+        Some(401) => Attempt::Upstream {
+            status: StatusCode::UNAUTHORIZED,
+            headers: HeaderMap::new(),
+            body: translate::error_body(
+                dialect,
+                &crate::translate::ir::ApiError::new(
+                    crate::translate::ir::ErrorKind::Authentication,
+                    message,
+                ),
+            ),
+        },
+        _ => Attempt::Skipped(message),
+    }
+}
+
+/// A token count: the answer in the client's shape.
+async fn counted(call: &Call, shape: Shape, resp: reqwest::Response) -> Attempt {
+    let body = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => {
+            return Attempt::Transport(format!("reading upstream answer: {}", e.without_url()));
+        }
+    };
+    let body = match shape.envelope {
+        Some(field) => envelope::unwrap_body(body, field),
+        None => body,
+    };
+    match translate::translate_count_response(shape.upstream, call.dialect, &body) {
+        Ok(b) => Attempt::Done(json_body(shape.status, b)),
+        Err(e) => Attempt::Transport(format!("upstream answer could not be translated: {e}")),
+    }
+}
+
+/// A non-stream answer from an upstream that was asked to stream: the whole stream is
+/// read, its envelope taken off, and assembled into one response.
+async fn assembled(call: &Call, shape: Shape, resp: reqwest::Response) -> Attempt {
+    let body = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => {
+            return Attempt::Transport(format!("reading upstream stream: {}", e.without_url()));
+        }
+    };
+    let body = match shape.envelope {
+        Some(field) => {
+            let mut u = SseUnwrap::new(field);
+            let mut all = u.push(&body).to_vec();
+            all.extend_from_slice(&u.finish());
+            Bytes::from(all)
+        }
+        None => body,
+    };
+    match translate::assemble_stream(shape.upstream, call.dialect, &body, &call.model) {
+        Ok(b) => Attempt::Done(json_body(shape.status, b)),
+        Err(e) if e == translate::truncated_stream() => Attempt::Transport(e.message),
+        Err(e) => Attempt::Upstream {
+            status: StatusCode::from_u16(e.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            headers: HeaderMap::new(),
+            body: translate::error_body(call.dialect, &e),
+        },
+    }
+}
+
+fn json_body(status: StatusCode, body: Bytes) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 /// A non-stream 2xx.
@@ -289,15 +414,7 @@ async fn whole(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Response)
         ));
     }
     match translate::translate_response(upstream, call.dialect, &body, &call.model) {
-        Ok(b) => {
-            let mut r = Response::new(Body::from(b));
-            *r.status_mut() = status;
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Attempt::Done(r)
-        }
+        Ok(b) => Attempt::Done(json_body(status, b)),
         Err(e) => Attempt::Transport(format!("upstream answer could not be translated: {e}")),
     }
 }
@@ -307,16 +424,22 @@ async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Respon
     let Shape {
         status,
         upstream,
-        translating,
         envelope,
+        ..
     } = shape;
-    let headers = (!translating).then(|| resp.headers().clone());
+    let framing = if call.json_array {
+        gemini::Framing::JsonArray
+    } else {
+        gemini::Framing::Sse
+    };
+    let translator = StreamTranslator::new(upstream, call.dialect, &call.model)
+        .with_include_usage(include_usage(&call.body))
+        .with_framing(framing);
+    let reframing = translator.is_translating();
+    let headers = (!reframing).then(|| resp.headers().clone());
     let mut reframe = Reframe {
         unwrap: envelope.map(SseUnwrap::new),
-        translate: translating.then(|| {
-            StreamTranslator::new(upstream, call.dialect, &call.model)
-                .with_include_usage(include_usage(&call.body))
-        }),
+        translate: reframing.then_some(translator),
     };
     let mut chunks = resp.bytes_stream();
     let first = match chunks.next().await {
@@ -339,7 +462,11 @@ async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Respon
             let h = r.headers_mut();
             h.insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
+                HeaderValue::from_static(if call.json_array {
+                    "application/json"
+                } else {
+                    "text/event-stream"
+                }),
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
