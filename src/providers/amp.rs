@@ -350,6 +350,36 @@ mod tests {
         }
     }
 
+    /// The seed's `.env` carries `AMP_UPSTREAM_API_KEY`; the shipped template puts it
+    /// in `ampcode.upstream-api-key`, where the key precedence finds it first.
+    #[test]
+    fn the_seed_template_carries_the_amp_key() {
+        use crate::config::{EnvMap, Overrides, load_text, template};
+        let env = EnvMap::from_pairs([
+            ("CLIPROXY_MANAGEMENT_PASSWORD", "pw"),
+            ("OPENROUTER_API_KEY", "or"),
+            ("ZAI_API_KEY", "zai"),
+            ("AMP_UPSTREAM_API_KEY", "sgamp_user_seed"),
+        ]);
+        let text = template::render_str(
+            include_str!("../../templates/config.template.yaml"),
+            &env,
+            "config.template.yaml",
+        )
+        .unwrap();
+        let path = std::path::Path::new("config.yaml");
+        let cfg = load_text(Some((path, &text)), &env, &Overrides::default())
+            .unwrap()
+            .config;
+        let amp = cfg.ampcode.unwrap();
+        assert_eq!(upstream_url(&amp), DEFAULT_UPSTREAM);
+        let (key, source) = choose_key(&amp, None, Some("env-key"), || None).unwrap();
+        assert_eq!(
+            (key.expose(), source),
+            ("sgamp_user_seed", KeySource::Config)
+        );
+    }
+
     #[test]
     fn upstream_url_defaults_to_ampcode() {
         assert_eq!(upstream_url(&Ampcode::default()), "https://ampcode.com");

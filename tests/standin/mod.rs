@@ -8,6 +8,8 @@
 //! * Anthropic OAuth token endpoint: `POST …/v1/oauth/token` with rotating refresh tokens.
 //! * OpenAI Chat Completions: `POST …/chat/completions` under any base path (`/v1`, `/api/v1`,
 //!   `/api/coding/paas/v4`, …), `GET …/models`, errors as `{"error":{"message","type","param","code"}}`.
+//! * Amp (ampcode.com): its service routes (`/api/user`, `/api/threads`, …, `/threads`, `/auth`),
+//!   see [`amp`]; its model passthroughs are the two above.
 //! * A control surface under `/_standin/*` (see [`control`]) and the Rust API on [`StandIn`].
 //!
 //! Layout: this file routes requests and holds the helpers every upstream shares; one file per
@@ -21,6 +23,7 @@
 //! Used in-process (`mod standin;` from `tests/*.rs`) and as the binary `examples/standin.rs`.
 #![allow(dead_code)]
 
+mod amp;
 mod api;
 mod claude;
 mod control;
@@ -116,6 +119,9 @@ async fn dispatch(sh: Arc<Shared>, req: Request) -> Response {
     }
     let path = parts.uri.path();
     let path = path.strip_suffix('/').unwrap_or(path);
+    if amp::handles(path) {
+        return amp::serve(&sh, &parts.method, path, parts.uri.query(), &parts.headers).await;
+    }
     match parts.method {
         Method::POST if path.ends_with("/v1/messages") => {
             claude::messages(&sh, &parts.headers, &body).await

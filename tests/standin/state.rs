@@ -44,6 +44,8 @@ pub(super) struct Shared {
     pub(super) any_behavior: AtomicBool,
     pub(super) oauth: Mutex<OAuthState>,
     pub(super) seq: AtomicU64,
+    /// Permits for the Amp stand-in's held streams to finish (see `amp.rs`).
+    pub(super) amp_release: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// What to do for one request, resolved from the behaviour table.
@@ -68,6 +70,7 @@ impl Shared {
             any_behavior: AtomicBool::new(false),
             oauth: Mutex::new(OAuthState::default()),
             seq: AtomicU64::new(1),
+            amp_release: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
         }
     }
 

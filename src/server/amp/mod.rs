@@ -11,6 +11,8 @@
 
 mod decide;
 mod reverse;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
