@@ -62,14 +62,17 @@ pub enum KeySource {
 /// The Amp key for a request from `client_key` (the gateway key it authenticated
 /// with, if any), in CLIProxyAPI's precedence: the client's mapped key, then
 /// `upstream-api-key`, then `AMP_API_KEY`, then the secrets file (read only when
-/// needed, hence the closure).
+/// needed, hence the closure). A key equal to the client's own is skipped: an
+/// `AMP_API_KEY` meant for the Amp CLI (a gateway key) must not be sent to Amp.
 pub fn choose_key(
     cfg: &Ampcode,
     client_key: Option<&str>,
     env_key: Option<&str>,
     secrets_file: impl FnOnce() -> Option<Secret>,
 ) -> Option<(Secret, KeySource)> {
-    if let Some(ck) = client_key.filter(|c| !c.is_empty()) {
+    let client_key = client_key.filter(|c| !c.is_empty());
+    let not_clients = |k: &Secret| !k.is_empty() && !client_key.is_some_and(|c| k.ct_eq(c));
+    if let Some(ck) = client_key {
         // First entry wins when a client key is listed twice, as in CLIProxyAPI.
         let mapped = cfg
             .upstream_api_keys
@@ -79,13 +82,15 @@ pub fn choose_key(
             return Some((e.upstream_api_key.clone(), KeySource::ClientMapping));
         }
     }
-    if !cfg.upstream_api_key.is_empty() {
+    if not_clients(&cfg.upstream_api_key) {
         return Some((cfg.upstream_api_key.clone(), KeySource::Config));
     }
-    if let Some(k) = env_key.map(str::trim).filter(|k| !k.is_empty()) {
-        return Some((Secret::new(k), KeySource::Env));
+    if let Some(k) = env_key.map(|k| Secret::new(k.trim())).filter(not_clients) {
+        return Some((k, KeySource::Env));
     }
-    secrets_file().map(|k| (k, KeySource::SecretsFile))
+    secrets_file()
+        .filter(not_clients)
+        .map(|k| (k, KeySource::SecretsFile))
 }
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the ones
@@ -256,6 +261,17 @@ mod tests {
             assert_eq!(got, want, "client {client:?} env {env:?}");
         }
         assert!(choose_key(&cfg(""), None, None, || None).is_none());
+    }
+
+    #[test]
+    fn a_key_equal_to_the_clients_is_never_chosen() {
+        let got = choose_key(&cfg("same"), Some("same"), Some("same"), file("same"));
+        assert!(got.is_none());
+        let got = choose_key(&cfg(""), Some("ck"), Some("ck"), file("from-file")).unwrap();
+        assert_eq!(
+            (got.0.expose(), got.1),
+            ("from-file", KeySource::SecretsFile)
+        );
     }
 
     #[test]

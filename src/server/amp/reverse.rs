@@ -52,13 +52,13 @@ async fn amp_key(
 ) -> Option<(Secret, KeySource)> {
     let amp = cfg.ampcode.clone().unwrap_or_default();
     let env = state.env.get(facts::ENV_KEY);
+    let ck = client_key(cfg, headers, query);
     // The file comes last in the precedence: read it only when nothing else gave a key.
-    match facts::choose_key(&amp, client_key(cfg, headers, query), env, || None) {
-        Some(k) => Some(k),
-        None => secrets_file_key(state)
-            .await
-            .map(|k| (k, KeySource::SecretsFile)),
+    if let Some(k) = facts::choose_key(&amp, ck, env, || None) {
+        return Some(k);
     }
+    let file = secrets_file_key(state).await;
+    facts::choose_key(&amp, ck, env, || file)
 }
 
 /// Forwards one request to Amp. `dialect` shapes the gateway's own errors.
