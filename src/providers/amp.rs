@@ -217,12 +217,13 @@ mod tests {
         let pick = |c: &Ampcode, client, env| {
             choose_key(c, client, env, file("from-file")).map(|(k, s)| (k.expose().to_string(), s))
         };
-        let table: &[(
+        type Row<'a> = (
             Ampcode,
-            Option<&str>,
-            Option<&str>,
-            Option<(&str, KeySource)>,
-        )] = &[
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<(&'a str, KeySource)>,
+        );
+        let table: &[Row] = &[
             (
                 cfg("cfg"),
                 Some("c1"),
