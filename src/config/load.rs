@@ -220,6 +220,37 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
             }
         }
     }
+    if let Some(amp) = &c.ampcode {
+        validate_ampcode(amp)?;
+    }
+    Ok(())
+}
+
+fn validate_ampcode(amp: &super::Ampcode) -> Result<(), ConfigError> {
+    let u = amp.upstream_url.trim();
+    if !u.is_empty() {
+        let ok = url::Url::parse(u)
+            .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some());
+        if !ok {
+            return Err(ConfigError::Invalid(format!(
+                "ampcode.upstream-url: `{u}` is not an http(s) URL"
+            )));
+        }
+    }
+    for (i, m) in amp.model_mappings.iter().enumerate() {
+        if m.from.trim().is_empty() || m.to.trim().is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "ampcode.model-mappings[{i}]: `from` and `to` are both required"
+            )));
+        }
+    }
+    for (i, e) in amp.upstream_api_keys.iter().enumerate() {
+        if e.upstream_api_key.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "ampcode.upstream-api-keys[{i}].upstream-api-key: required"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -300,6 +331,41 @@ mod tests {
             .to_string();
         assert!(msg.contains("openai-compatibility[0]"), "{msg}");
         assert!(msg.contains("base-url"), "{msg}");
+    }
+
+    #[test]
+    fn ampcode_section_is_read_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "ampcode:\n  upstream-api-key: amp-k\n  upstream-api-keys:\n    - upstream-api-key: amp-2\n      api-keys: [c1, c2]\n  model-mappings:\n    - {from: a, to: b}\n  force-model-mappings: true\n",
+        );
+        let loaded = load(Some(&p), &EnvMap::default(), &Overrides::default()).unwrap();
+        let amp = loaded.config.ampcode.unwrap();
+        assert_eq!(amp.upstream_api_key.expose(), "amp-k");
+        assert_eq!(amp.upstream_api_keys[0].api_keys.len(), 2);
+        assert_eq!(amp.model_mappings[0].to, "b");
+        assert!(amp.force_model_mappings);
+        for (text, names) in [
+            (
+                "ampcode:\n  upstream-url: ftp://x\n",
+                "ampcode.upstream-url",
+            ),
+            (
+                "ampcode:\n  model-mappings:\n    - {from: a}\n",
+                "ampcode.model-mappings[0]",
+            ),
+            (
+                "ampcode:\n  upstream-api-keys:\n    - api-keys: [c]\n",
+                "ampcode.upstream-api-keys[0]",
+            ),
+        ] {
+            let p = write(d.path(), text);
+            let msg = load(Some(&p), &EnvMap::default(), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(names), "{msg}");
+        }
     }
 
     #[test]

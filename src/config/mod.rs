@@ -256,15 +256,28 @@ pub struct CompatKey {
     pub proxy_url: String,
 }
 
+/// `ampcode:`: the Amp service behind the gateway (its routes are reverse-proxied to
+/// `upstream-url`; its model calls are served by local accounts when one fits).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct Ampcode {
+    /// Empty means Amp's public service (`providers::amp::DEFAULT_UPSTREAM`).
     pub upstream_url: String,
     pub upstream_api_key: Secret,
-    pub upstream_api_keys: Option<serde::de::IgnoredAny>,
+    /// Client keys that use their own Amp key instead of `upstream-api-key`.
+    pub upstream_api_keys: Vec<AmpUpstreamKey>,
     pub restrict_management_to_localhost: bool,
     pub model_mappings: Vec<AmpMapping>,
+    /// Apply `model-mappings` before looking for a local account serving the model asked.
     pub force_model_mappings: bool,
+}
+
+/// One `ampcode.upstream-api-keys` entry: these client `api-keys` use this Amp key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct AmpUpstreamKey {
+    pub upstream_api_key: Secret,
+    pub api_keys: Vec<Secret>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

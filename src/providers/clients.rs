@@ -22,8 +22,14 @@ impl std::fmt::Debug for HttpClients {
     }
 }
 
-fn build(proxy: &str) -> anyhow::Result<reqwest::Client> {
+fn build(proxy: &str, follow_redirects: bool) -> anyhow::Result<reqwest::Client> {
+    let redirects = if follow_redirects {
+        reqwest::redirect::Policy::default()
+    } else {
+        reqwest::redirect::Policy::none()
+    };
     let mut b = reqwest::Client::builder()
+        .redirect(redirects)
         .connect_timeout(Duration::from_secs(15))
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
@@ -43,14 +49,28 @@ impl HttpClients {
             Some(p) if !p.is_empty() => p,
             _ => global.trim(),
         };
-        CLIENTS.with(|cell| {
-            let mut map = cell.borrow_mut();
-            if let Some(c) = map.get(proxy) {
-                return Ok(c.clone());
-            }
-            let c = build(proxy)?;
-            map.insert(proxy.to_string(), c.clone());
-            Ok(c)
-        })
+        cached(proxy, true)
     }
+
+    /// Client for a reverse proxy: redirects go back to the client as they are (a
+    /// browser login flow follows them itself), through the global `proxy-url`.
+    pub fn passthrough(&self, global: &str) -> anyhow::Result<reqwest::Client> {
+        cached(global.trim(), false)
+    }
+}
+
+fn cached(proxy: &str, follow_redirects: bool) -> anyhow::Result<reqwest::Client> {
+    let key = format!(
+        "{}{proxy}",
+        if follow_redirects { "" } else { "passthrough|" }
+    );
+    CLIENTS.with(|cell| {
+        let mut map = cell.borrow_mut();
+        if let Some(c) = map.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = build(proxy, follow_redirects)?;
+        map.insert(key, c.clone());
+        Ok(c)
+    })
 }

@@ -26,6 +26,7 @@
 //! arms: `SERVES_AUTH_FILES = false`, no catalog, `supports` false, `build` answering
 //! [`NotServed`]. Serving it later means editing only its file.
 
+pub mod amp;
 pub mod antigravity;
 pub mod claude;
 pub mod clients;

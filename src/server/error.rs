@@ -15,6 +15,16 @@ use crate::translate::{self, Dialect};
 /// The dialect a path speaks, for error bodies. OpenAI's shape is the default: it is
 /// what most clients (and CLIProxyAPI) expect from an unknown path.
 pub fn route_dialect(path: &str) -> Dialect {
+    // Amp's model calls speak their provider's dialect.
+    if let Some(rest) = path.strip_prefix("/api/provider/") {
+        let (provider, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        return match provider {
+            "anthropic" => Dialect::Anthropic,
+            "google" => Dialect::Gemini,
+            _ if rest.starts_with("v1beta") => Dialect::Gemini,
+            _ => Dialect::OpenAiChat,
+        };
+    }
     let under = |prefix: &str| {
         path.strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -107,6 +117,16 @@ mod tests {
                 Dialect::Gemini,
             ),
             ("/v1beta", Dialect::Gemini),
+            ("/api/provider/anthropic/v1/messages", Dialect::Anthropic),
+            (
+                "/api/provider/openai/v1/chat/completions",
+                Dialect::OpenAiChat,
+            ),
+            (
+                "/api/provider/google/v1beta/models/g:generateContent",
+                Dialect::Gemini,
+            ),
+            ("/api/user", Dialect::OpenAiChat),
             ("/nope", Dialect::OpenAiChat),
             ("/", Dialect::OpenAiChat),
         ] {

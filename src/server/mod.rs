@@ -2,6 +2,7 @@
 //! gateway's background work (reloads, proactive refresh). Listeners, runtimes and
 //! signals are the `serve` command's (`crate::commands::serve`).
 
+mod amp;
 mod error;
 mod gate;
 pub mod keys;
@@ -28,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         state: state.clone(),
         body_limit: limit,
     };
+    let amp = amp::router(state.clone(), gate.clone());
     let api = Router::new()
         .route("/v1/messages", post(routes::messages))
         .route("/v1/messages/count_tokens", post(routes::count_tokens))
@@ -51,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(routes::root))
         .method_not_allowed_fallback(error::wrong_method)
         .merge(api)
+        .merge(amp)
         .merge(management::router(state.clone()))
         .fallback(error::unknown_route)
         .route_layer(middleware::from_fn(metrics::track))

@@ -153,40 +153,51 @@ pub async fn gemini_action(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let reject =
-        |kind, msg: String| Rejection(Dialect::Gemini, ApiError::new(kind, msg)).into_response();
-    let Some((model, action)) = split_action(&rest) else {
-        return reject(
+    match gemini_call(&rest, query.as_deref(), headers, body) {
+        Ok(call) => proxy::execute(&state, call).await,
+        Err(e) => Rejection(Dialect::Gemini, e).into_response(),
+    }
+}
+
+/// The call a Gemini model path (`models/{model}:{action}`) asks for (also used by
+/// Amp's `/api/provider/google/v1beta/...`).
+pub fn gemini_call(
+    rest: &str,
+    query: Option<&str>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Call, ApiError> {
+    let Some((model, action)) = split_action(rest) else {
+        return Err(ApiError::new(
             Kind::NotFound,
             format!("`{rest}` is not `{{model}}:{{action}}`"),
-        );
+        ));
     };
     let (op, stream) = match action {
         "generateContent" => (Operation::GenerateContent, false),
         "streamGenerateContent" => (Operation::GenerateContent, true),
         "countTokens" => (Operation::CountTokens, false),
         other => {
-            return reject(
+            return Err(ApiError::new(
                 Kind::NotFound,
                 format!(
                     "unknown action `{other}`: this gateway serves generateContent, streamGenerateContent and countTokens"
                 ),
-            );
+            ));
         }
     };
     if let Err(e) = translate::require_object(&body) {
-        return reject(Kind::InvalidRequest, e.to_string());
+        return Err(ApiError::new(Kind::InvalidRequest, e.to_string()));
     }
-    let call = Call {
+    Ok(Call {
         dialect: Dialect::Gemini,
         op,
         model: model.to_string(),
         stream,
-        json_array: stream && !wants_sse(query.as_deref()),
+        json_array: stream && !wants_sse(query),
         body,
         headers,
-    };
-    proxy::execute(&state, call).await
+    })
 }
 
 fn gemini_model_json(id: &str) -> serde_json::Value {

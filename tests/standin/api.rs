@@ -260,6 +260,10 @@ impl StandIn {
             .filter(|r| r.path().ends_with(suffix))
             .collect()
     }
+    /// Lets one held Amp stream (`GET /api/…/stream`) send its last event.
+    pub fn release_amp_stream(&self) {
+        self.shared.amp_release.add_permits(1);
+    }
     pub fn clear_requests(&self) {
         self.shared.requests.lock().clear();
     }

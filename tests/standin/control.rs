@@ -22,6 +22,7 @@ use super::{BODY_LIMIT, json_response};
 ///   "codes": [{"code","email"}], "expires_in": N, "strict": bool}` seeds OAuth state;
 ///   `GET /_standin/oauth` → `{"strict", "access_tokens", "refresh_tokens": {tok: {email, used}}, "issued": [...]}`.
 /// * `POST /_standin/record` `{"enabled": bool}`.
+/// * `POST /_standin/amp/release` lets one held Amp stream finish.
 pub(super) async fn control(sh: &Shared, parts: &Parts, body: Body) -> Response {
     let body = axum::body::to_bytes(body, BODY_LIMIT)
         .await
@@ -43,6 +44,10 @@ pub(super) async fn control(sh: &Shared, parts: &Parts, body: Body) -> Response 
         }
         (&Method::DELETE, "/_standin/requests") => {
             sh.requests.lock().clear();
+            ok()
+        }
+        (&Method::POST, "/_standin/amp/release") => {
+            sh.amp_release.add_permits(1);
             ok()
         }
         (&Method::POST, "/_standin/reset") => {

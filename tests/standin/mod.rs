@@ -12,6 +12,8 @@
 //!   (and Vertex's `…/v1/publishers/google/models/…`) with `x-goog-api-key` (see `gemini.rs`).
 //! * Cloud Code `v1internal` (Gemini CLI, Antigravity): project discovery and wrapped answers,
 //!   and a host that is down under `/unavailable/` (see `cloudcode.rs`).
+//! * Amp (ampcode.com): its service routes (`/api/user`, `/api/threads`, …, `/threads`, `/auth`),
+//!   see [`amp`]; its model passthroughs are the two above.
 //! * A control surface under `/_standin/*` (see [`control`]) and the Rust API on [`StandIn`].
 //!
 //! Layout: this file routes requests and holds the helpers every upstream shares; one file per
@@ -25,6 +27,7 @@
 //! Used in-process (`mod standin;` from `tests/*.rs`) and as the binary `examples/standin.rs`.
 #![allow(dead_code)]
 
+mod amp;
 mod api;
 mod claude;
 mod cloudcode;
@@ -127,6 +130,9 @@ async fn dispatch(sh: Arc<Shared>, req: Request) -> Response {
     }
     let path = parts.uri.path();
     let path = path.strip_suffix('/').unwrap_or(path);
+    if amp::handles(path) {
+        return amp::serve(&sh, &parts.method, path, parts.uri.query(), &parts.headers).await;
+    }
     if path.starts_with("/unavailable/") {
         return cloudcode::unavailable();
     }

@@ -45,6 +45,8 @@ pub(super) struct Shared {
     pub(super) oauth: Mutex<OAuthState>,
     pub(super) cloud: Mutex<super::cloudcode::CloudState>,
     pub(super) seq: AtomicU64,
+    /// Permits for the Amp stand-in's held streams to finish (see `amp.rs`).
+    pub(super) amp_release: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// What to do for one request, resolved from the behaviour table.
@@ -70,6 +72,7 @@ impl Shared {
             oauth: Mutex::new(OAuthState::default()),
             cloud: Mutex::new(Default::default()),
             seq: AtomicU64::new(1),
+            amp_release: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
         }
     }
 
