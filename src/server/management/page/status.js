@@ -176,9 +176,19 @@ function apply(d) {
 
 const rows = new Map();
 
+// A busy button is marked aria-disabled rather than disabled: a disabled button would
+// drop the keyboard focus.
 function button(label, onClick) {
   const b = el("button", { type: "button", text: label });
-  b.addEventListener("click", () => onClick(b));
+  b.addEventListener("click", async () => {
+    if (b.getAttribute("aria-disabled") === "true") return;
+    b.setAttribute("aria-disabled", "true");
+    try {
+      await onClick(b);
+    } finally {
+      b.removeAttribute("aria-disabled");
+    }
+  });
   return b;
 }
 
@@ -189,15 +199,12 @@ function notice(text, bad) {
 }
 
 async function act(btn, what, fn) {
-  btn.disabled = true;
   try {
     await fn();
     notice(`${what}: done.`);
     await poll();
   } catch (e) {
     notice(`${what}: ${e.message}`, true);
-  } finally {
-    btn.disabled = false;
   }
 }
 
@@ -242,11 +249,17 @@ function updateRow(r, a) {
   r.requests.textContent = fmtInt.format(a.usage ? a.usage.requests : 0);
   r.tokens.textContent = fmtInt.format(a.usage ? a.usage.tokens : 0);
   const oauth = a.kind === "oauth";
-  r.refresh.hidden = !a.refreshable;
+  const hadFocus = [r.refresh, r.clear, r.toggle, r.login].find((b) => b === document.activeElement);
   r.clear.hidden = !(a.cooling && a.cooling.length);
   r.toggle.hidden = !oauth;
   r.toggle.textContent = r.disabled ? "Enable" : "Disable";
   r.login.hidden = !a.login_route;
+  r.refresh.hidden = !a.refreshable;
+  // A button that goes away (a cleared cooldown) hands the focus to one that stays.
+  if (hadFocus && hadFocus.hidden) {
+    const next = [r.toggle, r.refresh, r.clear, r.login].find((b) => !b.hidden);
+    if (next) next.focus();
+  }
 }
 
 // Countdowns move every second between polls, from the last answer.
@@ -308,7 +321,6 @@ function renderAccounts(list) {
 }
 
 async function startLogin(btn, r) {
-  btn.disabled = true;
   try {
     const d = await api("GET", `${r.data.login_route}?is_webui=true`);
     const link = el("a", { href: d.url, target: "_blank", rel: "noopener noreferrer", text: "Open the provider's login page" });
@@ -319,8 +331,6 @@ async function startLogin(btn, r) {
     waitLogin(d.state, r.name);
   } catch (e) {
     notice(`Login for ${r.name}: ${e.message}`, true);
-  } finally {
-    btn.disabled = false;
   }
 }
 
