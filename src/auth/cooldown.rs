@@ -118,6 +118,34 @@ impl Cooldowns {
             map.remove(&(account.to_string(), model.to_string()));
         }
     }
+
+    /// Every cooldown still running at `now`: (account id, model, state), sorted.
+    pub fn active(&self, now: Instant) -> Vec<(String, String, CoolState)> {
+        let mut v: Vec<_> = self
+            .map
+            .lock()
+            .iter()
+            .filter(|(_, s)| s.until > now)
+            .map(|((a, m), s)| (a.clone(), m.clone(), s.clone()))
+            .collect();
+        v.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        v
+    }
+
+    /// Ends `account`'s cooldowns (one model, or all when `model` is `None`); returns
+    /// how many were running. The 429 level goes too: a cleared account starts over.
+    pub fn clear_account(&self, account: &str, model: Option<&str>, now: Instant) -> usize {
+        let mut map = self.map.lock();
+        let mut running = 0;
+        map.retain(|(a, m), s| {
+            let hit = a == account && model.is_none_or(|want| want == m);
+            if hit && s.until > now {
+                running += 1;
+            }
+            !hit
+        });
+        running
+    }
 }
 
 #[cfg(test)]
@@ -173,5 +201,34 @@ mod tests {
         assert!(c.get("a", "other", Instant::now()).is_none());
         c.clear("a", "m");
         assert_eq!(c.level("a", "m"), 0);
+    }
+
+    #[test]
+    fn active_lists_running_cooldowns_and_clear_account_ends_them() {
+        let c = Cooldowns::default();
+        let now = Instant::now();
+        c.set(
+            "a",
+            "m1",
+            Duration::from_secs(60),
+            "rate limited (429)".into(),
+            true,
+        );
+        c.set("a", "m2", Duration::from_secs(60), "x".into(), false);
+        c.set("b", "m1", Duration::from_secs(60), "y".into(), false);
+        let names: Vec<(String, String)> =
+            c.active(now).into_iter().map(|(a, m, _)| (a, m)).collect();
+        assert_eq!(
+            names,
+            [("a", "m1"), ("a", "m2"), ("b", "m1")].map(|(a, m)| (a.to_string(), m.to_string()))
+        );
+        assert!(c.active(now + Duration::from_secs(61)).is_empty());
+        assert_eq!(c.clear_account("a", Some("m1"), now), 1);
+        assert_eq!(c.level("a", "m1"), 0);
+        assert!(c.get("a", "m2", now).is_some());
+        assert_eq!(c.clear_account("a", None, now), 1);
+        assert!(c.get("a", "m2", now).is_none());
+        assert!(c.get("b", "m1", now).is_some());
+        assert_eq!(c.clear_account("nobody", None, now), 0);
     }
 }

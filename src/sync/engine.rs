@@ -35,6 +35,13 @@ impl Report {
     }
 }
 
+/// The outcome of the newest reconcile, kept for status pages.
+#[derive(Debug, Clone)]
+pub struct LastRun {
+    pub finished: jiff::Timestamp,
+    pub report: Report,
+}
+
 /// Everything seen in one pass over the locations.
 pub struct Observation {
     /// `None`: not configured; `Some(Err)`: unreachable.
@@ -90,6 +97,7 @@ pub struct Engine {
     known: Mutex<HashMap<(LocId, String), String>>,
     reachable: Mutex<BTreeMap<String, bool>>,
     last_saved: Mutex<Option<Instant>>,
+    last_run: Mutex<Option<LastRun>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -184,11 +192,17 @@ impl Engine {
             known: Mutex::new(HashMap::new()),
             reachable: Mutex::new(BTreeMap::new()),
             last_saved: Mutex::new(None),
+            last_run: Mutex::new(None),
         })
     }
 
     pub fn counters(&self) -> CounterSnapshot {
         self.counters.snapshot()
+    }
+
+    /// The newest reconcile's outcome (`None` before the first one ends).
+    pub fn last_run(&self) -> Option<LastRun> {
+        self.last_run.lock().clone()
     }
 
     /// Whether `hash` (None = file absent) is what we last saw or wrote at `loc/name`:
@@ -472,6 +486,10 @@ impl Engine {
         }
         report.counters = self.counters.snapshot().since(&before);
         report.elapsed = start.elapsed();
+        *self.last_run.lock() = Some(LastRun {
+            finished: jiff::Timestamp::now(),
+            report: report.clone(),
+        });
         report
     }
 

@@ -265,11 +265,12 @@ fn version_headers(resp: &mut Response) {
     h.insert("x-cpa-build-date", HeaderValue::from_static("unknown"));
 }
 
-/// The management middleware.
-pub async fn check(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let secrets = Secrets::of(&state);
-    if !secrets.any() {
-        return reply::error(StatusCode::NOT_FOUND, "not found");
+/// The rules that come before the key: a secret exists (else 404), the `Host` is
+/// allowed, the address is not banned, the peer is local or remote access is on.
+/// Returns the peer address to count failures against.
+fn preflight(state: &AppState, req: &Request) -> Result<IpAddr, (StatusCode, String)> {
+    if !Secrets::of(state).any() {
+        return Err((StatusCode::NOT_FOUND, "not found".into()));
     }
     let peer = req
         .extensions()
@@ -285,27 +286,46 @@ pub async fn check(State(state): State<Arc<AppState>>, req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
     if !host_allowed(host, &snap.config.host, local) {
-        return reply::error(
+        return Err((
             StatusCode::FORBIDDEN,
-            "host not allowed: use localhost or 127.0.0.1 (or the configured host)",
-        );
+            "host not allowed: use localhost or 127.0.0.1 (or the configured host)".into(),
+        ));
     }
-    let bans = &state.management.bans;
-    let now = Instant::now();
-    if let Some(left) = bans.banned(ip, now) {
+    if let Some(left) = state.management.bans.banned(ip, Instant::now()) {
         let secs = left.as_secs().max(1);
-        return reply::error(
+        return Err((
             StatusCode::FORBIDDEN,
-            &format!(
+            format!(
                 "IP banned due to too many failed attempts. Try again in {}m{}s",
                 secs / 60,
                 secs % 60
             ),
-        );
+        ));
     }
     if !local && !snap.config.remote_management.allow_remote {
-        return reply::error(StatusCode::FORBIDDEN, "remote management disabled");
+        return Err((StatusCode::FORBIDDEN, "remote management disabled".into()));
     }
+    Ok(ip)
+}
+
+/// The status page's files: the same rules as the API except the key, which the page
+/// asks for and sends with each API call (a browser navigation carries no header).
+pub async fn check_page(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    match preflight(&state, &req) {
+        Ok(_) => next.run(req).await,
+        Err((status, message)) => reply::error(status, &message),
+    }
+}
+
+/// The management middleware.
+pub async fn check(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let ip = match preflight(&state, &req) {
+        Ok(ip) => ip,
+        Err((status, message)) => return reply::error(status, &message),
+    };
+    let secrets = Secrets::of(&state);
+    let bans = &state.management.bans;
+    let now = Instant::now();
     let Some(key) = provided_key(req.headers()) else {
         bans.fail(ip, now);
         return reply::error(StatusCode::UNAUTHORIZED, "missing management key");

@@ -1,5 +1,5 @@
 //! The management API (`/v0/management/...`), CLIProxyAPI-compatible: settings,
-//! auth files, usage, web logins. Guarded by [`guard::check`]; see README
+//! auth files, usage, web logins, and the status page (`page`, `status_api`). Guarded by [`guard::check`]; see README
 //! "Management API" for the list of endpoints.
 
 mod auth_files;
@@ -9,7 +9,10 @@ pub mod guard;
 mod lists;
 mod logs;
 pub mod oauth;
+mod page;
 mod reply;
+mod status_api;
+mod status_view;
 #[cfg(test)]
 mod tests;
 mod usage_api;
@@ -32,6 +35,8 @@ pub struct Shared {
     /// One settings write at a time (read, change, check, save, reload).
     pub write_lock: tokio::sync::Mutex<()>,
     pub oauth: oauth::Sessions,
+    /// The newest sync status and when it was taken (the status page polls it).
+    pub sync_status: tokio::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
 }
 
 /// Routes under `/v0/management`.
@@ -56,7 +61,11 @@ fn api(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/logs", get(logs::get).delete(logs::delete))
         .route("/request-error-logs", get(logs::request_error_logs))
         .route("/oauth-callback", post(oauth::post_callback))
-        .route("/get-auth-status", get(oauth::status));
+        .route("/get-auth-status", get(oauth::status))
+        .route("/status", get(status_api::get))
+        .route("/sync/status", get(status_api::get_sync))
+        .route("/auth-files/refresh", post(status_api::refresh_now))
+        .route("/cooldowns/clear", post(status_api::clear_cooldown));
     for s in config_api::SCALARS {
         r = r.route(s.route, config_api::route(s));
     }
@@ -78,7 +87,9 @@ fn api(state: Arc<AppState>) -> Router<Arc<AppState>> {
 
 /// The management API plus the OAuth callback routes on the gateway's own port.
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    let mut r = Router::new().nest("/v0/management", api(state));
+    let mut r = Router::new()
+        .nest("/v0/management", api(state.clone()))
+        .merge(page::router(state));
     for p in oauth::Provider::ALL {
         r = r.route(
             p.callback_route(),

@@ -103,3 +103,25 @@ async fn without_a_peer_address_nothing_is_local() {
     let resp = crate::server::router(s).oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_status_page_follows_the_same_peer_rules_without_needing_the_key() {
+    let (_d, s) = state(false);
+    let page = |peer: &str, host: &str| {
+        let mut req = Request::builder()
+            .uri("/status")
+            .header("host", host)
+            .header("x-forwarded-for", "127.0.0.1")
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        crate::server::router(s.clone()).oneshot(req)
+    };
+    let resp = page("127.0.0.1:5555", "127.0.0.1:8317").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = page("203.0.113.7:5555", "127.0.0.1:8317").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = page("127.0.0.1:5555", "evil.example").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
