@@ -10,6 +10,8 @@ use cliproxy::config::EnvMap;
 use cliproxy::sync::config::{Resolved, SyncConfig, resolve};
 use cliproxy::sync::engine::Engine;
 
+// The same file as common::testlog, for test crates that use this module without `common`.
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/testlog.rs"]
 mod testlog;
 
