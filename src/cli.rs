@@ -270,7 +270,18 @@ fn fail(e: impl std::fmt::Display, code: u8) -> ExitCode {
 
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors come back as exit code 2 here (not a process::exit inside clap), so the
+    // caller sees every configuration-class failure the same way.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.use_stderr() {
+                true => ExitCode::from(EXIT_USAGE),
+                false => ExitCode::SUCCESS, // --help, --version
+            };
+        }
+    };
     let command = match (cli.command, legacy_login(&cli.global)) {
         (Some(c), _) => c,
         (None, Some(login)) => Command::Login(login),

@@ -40,6 +40,16 @@ def require_systemd_analyze():
     return path
 
 
+def cliproxy_bin():
+    """The real binary (CLIPROXY_BIN, else target/debug/cliproxy)."""
+    path = Path(os.environ.get("CLIPROXY_BIN", ROOT / "target" / "debug" / "cliproxy"))
+    if not path.is_absolute():
+        path = ROOT / path
+    if not os.access(path, os.X_OK):
+        missing_tool(f"the cliproxy binary at {path}", "set CLIPROXY_BIN or run cargo build")
+    return path
+
+
 def pytest_terminal_summary(terminalreporter):
     skipped = terminalreporter.stats.get("skipped", [])
     if not skipped:

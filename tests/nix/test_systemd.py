@@ -36,6 +36,11 @@ def test_separate_sync_units():
     assert sorted(units) == ["paths", "services", "timers"]
     sync = units["services"]["cliproxy-sync"]
     assert sync["Service"]["Type"] == "oneshot"
+    # It renders with the server's exact template, env file and output before it reads the config.
+    assert sync["Service"]["ExecStartPre"] == (
+        f"{FAKE_PACKAGE}/bin/cliproxy config render --template {FAKE_TEMPLATE} --env-file {ENV} "
+        "--out /home/me/.cli-proxy-api/config.yaml"
+    )
     assert sync["Service"]["ExecStart"] == (
         f"{FAKE_PACKAGE}/bin/cliproxy sync once --config /home/me/.cli-proxy-api/config.yaml --env-file {ENV}"
     )
