@@ -2,4 +2,4 @@
 
 mod atomic;
 
-pub use atomic::{ensure_private_dir, sha256_hex, write_atomic};
+pub use atomic::{ensure_private_dir, sha256_hex, sweep_stale_temps, write_atomic};
