@@ -98,6 +98,14 @@ pub struct Credential {
     pub disabled: bool,
 }
 
+/// Id of a configured key: its place plus a digest of what it is, so that cooldowns (kept
+/// across reloads) stay with the key and upstream they were earned on, not with the slot
+/// when an edit replaces or reorders keys.
+fn key_id(place: &str, base_url: &str, key: &str) -> String {
+    let digest = crate::store::sha256_hex(format!("{base_url}\n{key}").as_bytes());
+    format!("{place}#{}", &digest[..12])
+}
+
 pub fn mask_key(key: &str) -> String {
     let n = key.chars().count();
     if n <= 8 {
@@ -125,7 +133,11 @@ pub fn excluded(patterns: &[String], model: &str) -> bool {
 impl Credential {
     pub fn from_claude_key(i: usize, e: &crate::config::ApiKeyEntry) -> Credential {
         Credential {
-            id: format!("claude-api-key[{i}]"),
+            id: key_id(
+                &format!("claude-api-key[{i}]"),
+                &e.base_url,
+                e.api_key.expose(),
+            ),
             label: format!("claude-api-key[{i}] {}", mask_key(e.api_key.expose())),
             provider: ProviderKind::Claude,
             compat_name: None,
@@ -152,7 +164,11 @@ impl Credential {
         key: &crate::config::CompatKey,
     ) -> Credential {
         Credential {
-            id: format!("openai-compatibility[{}][{i}]", entry.name),
+            id: key_id(
+                &format!("openai-compatibility[{}][{i}]", entry.name),
+                &entry.base_url,
+                key.api_key.expose(),
+            ),
             label: format!("{} key {}", entry.name, mask_key(key.api_key.expose())),
             provider: ProviderKind::OpenAiCompat,
             compat_name: Some(entry.name.clone()),
