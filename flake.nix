@@ -53,6 +53,8 @@
         cliproxy = withOurPackage ./modules/home-manager.nix;
         default = self.homeManagerModules.cliproxy;
       };
+      # The name home-manager's own flake and newer tooling look for.
+      homeModules = self.homeManagerModules;
 
       darwinModules = {
         cliproxy = withOurPackage ./modules/nix-darwin.nix;

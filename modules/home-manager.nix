@@ -35,10 +35,11 @@ in
         }
 
         (lib.mkIf isDarwin {
-          # launchd does not create the folders of StandardOutPath/StandardErrorPath.
-          # (The same as lib.hm.dag.entryBefore, written out so the module also evaluates without it.)
+          # launchd does not create the folders of StandardOutPath/StandardErrorPath: make them
+          # after writeBoundary (where activation may write) and before the agents are loaded.
+          # (lib.hm.dag.entryBetween, written out so the module also evaluates without it.)
           home.activation.cliproxyDirectories = {
-            after = [ ];
+            after = [ "writeBoundary" ];
             before = [ "setupLaunchAgents" ];
             data = mkdirs;
           };

@@ -464,6 +464,31 @@ let
     ]
     ++ envFileArgs r;
 
+  # `cliproxy config render` with exactly the server's template, env file and output. The separate
+  # sync job runs it before `sync once`, so both read the same rendered configuration, and sync never
+  # reads a missing file (first start before the server) or a stale one (template changed).
+  renderArgs =
+    {
+      r,
+      package,
+      templatePath,
+    }:
+    [
+      "${package}/bin/cliproxy"
+      "config"
+      "render"
+      "--template"
+      "${templatePath}"
+    ]
+    ++ envFileArgs r
+    ++ [
+      "--out"
+      r.configFile
+    ];
+
+  shellArg = s: "'" + replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+  shellCommand = args: concatStringsSep " " (map shellArg args);
+
   separate = r: r.sync.enable && r.sync.separateService;
 
   # With a separate sync unit, the server must not run its own watcher as well
@@ -491,7 +516,11 @@ let
       cliproxy = {
         Label = "${labelPrefix}cliproxy";
         ProgramArguments = serveArgs { inherit r package templatePath; };
-        EnvironmentVariables = env // serveOnlyEnv r;
+        # launchd cannot be told "not after exit code 2" (systemd's RestartPreventExitStatus): the
+        # binary reports a configuration error and exits 0 under this variable, so KeepAlive leaves
+        # it stopped instead of restarting it forever; failures (exit 1) and crashes still restart,
+        # at most once per ThrottleInterval.
+        EnvironmentVariables = env // serveOnlyEnv r // { CLIPROXY_CONFIG_ERROR_EXIT_CODE = "0"; };
         KeepAlive = {
           Crashed = true;
           SuccessfulExit = false;
@@ -506,7 +535,16 @@ let
     // optionalAttrs (separate r) {
       cliproxy-sync = {
         Label = "${labelPrefix}cliproxy-sync";
-        ProgramArguments = syncOnceArgs { inherit r package; };
+        # Render (the server's exact command) then reconcile; launchd runs one program, hence sh.
+        ProgramArguments = [
+          "/bin/sh"
+          "-c"
+          (
+            shellCommand (renderArgs { inherit r package templatePath; })
+            + " && exec "
+            + shellCommand (syncOnceArgs { inherit r package; })
+          )
+        ];
         EnvironmentVariables = env;
         # Only the auth folder and the CCS folder: the dotfiles copy is written here and never watched.
         WatchPaths = r.sync.watchPaths;
@@ -572,6 +610,7 @@ let
           };
           Service = {
             Type = "oneshot";
+            ExecStartPre = systemdCommand (renderArgs { inherit r package templatePath; });
             ExecStart = systemdCommand (syncOnceArgs { inherit r package; });
             Environment = systemdEnv env;
             UMask = "0077";

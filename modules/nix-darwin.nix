@@ -52,8 +52,10 @@ in
         }
       );
 
-      # launchd does not create the folders of StandardOutPath/StandardErrorPath; activation runs as root.
-      system.activationScripts.postActivation.text = lib.concatMapStrings (
+      # launchd does not create the folders of StandardOutPath/StandardErrorPath, and nix-darwin
+      # loads user agents (userLaunchd) before postActivation: make them in preActivation, the
+      # first step. Activation runs as root, hence sudo to the agent's user.
+      system.activationScripts.preActivation.text = lib.concatMapStrings (
         dir: "sudo --user=${lib.escapeShellArg user} -- mkdir -p -m 0700 ${lib.escapeShellArg dir}\n"
       ) (clib.directories resolved);
     })

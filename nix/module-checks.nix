@@ -44,7 +44,7 @@ let
         default = [ ];
       };
       launchd.user.agents = anyAttrs;
-      system.activationScripts.postActivation.text = mkOption {
+      system.activationScripts.preActivation.text = mkOption {
         type = types.lines;
         default = "";
       };
@@ -172,7 +172,11 @@ let
       && lib.elem "/Users/me/dotfiles/.env" dwAgent.ProgramArguments
       && dwAgent.KeepAlive.Crashed;
     darwin-separate-sync = dwSeparate.launchd.user.agents ? cliproxy-sync;
-    darwin-log-dir-created = !isDarwin || hasInfix "mkdir -p -m 0700 /Users/me/Library/Logs/cliproxy" dw.system.activationScripts.postActivation.text;
+    hm-directories-after-write-boundary =
+      lib.elem "writeBoundary" hmDefault.home.activation.cliproxyDirectories.after;
+    hm-config-error-stops-the-agent =
+      !isDarwin || agent.EnvironmentVariables.CLIPROXY_CONFIG_ERROR_EXIT_CODE == "0";
+    darwin-log-dir-created = !isDarwin || hasInfix "mkdir -p -m 0700 /Users/me/Library/Logs/cliproxy" dw.system.activationScripts.preActivation.text;
   };
 in
 {

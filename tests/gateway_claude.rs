@@ -3,6 +3,7 @@
 
 mod common;
 mod standin;
+mod support_faults;
 
 use std::time::{Duration, Instant};
 
@@ -438,7 +439,9 @@ async fn server_errors_move_on_and_invalid_requests_return_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn stream_failing_before_first_byte_is_retried_on_another_account() {
+async fn stream_request_answered_529_is_retried_on_another_account() {
+    // An overloaded answer (no stream at all). Streams that break on the wire, before and
+    // after their first byte, are in tests/faults.rs.
     let si = StandIn::start().await;
     si.set_behavior("sk-ant-api03-a", Behavior::fail(100, 529));
     si.set_behavior("sk-ant-api03-b", Behavior::fail(100, 529));
@@ -832,6 +835,84 @@ async fn max_retry_credentials_caps_accounts_tried_per_request() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn in_flight_streams_finish_on_what_they_started_with() {
+    // A stream request is held by its first account (no byte sent yet) while the config is
+    // replaced: the old accounts are gone, a new one on another upstream takes their place.
+    // When the first account then fails, the request must retry on the *next account of the
+    // snapshot it started with* (key b on `old`), not on the new config's account (key c on
+    // `new`): this fails if the request loop re-reads the current snapshot.
+    let held = support_faults::FaultyUpstream::start().await;
+    held.set(
+        "sk-ant-api03-held-a",
+        support_faults::Fault::HoldThenOverloaded,
+    );
+    let old = StandIn::start().await;
+    old.set_behavior("*", Behavior::stream(4, 100));
+    let new = StandIn::start().await;
+    let entry = |k: &str, url: &str| format!("  - api-key: {k}\n    base-url: {url}\n");
+    let g = start(
+        &format!(
+            "request-retry: 0\nclaude-api-key:\n{}{}",
+            entry("sk-ant-api03-held-a", &held.base_url),
+            entry("sk-ant-api03-old-b", &old.base_url)
+        ),
+        &[],
+    )
+    .await;
+    let base = g.url("/v1/messages");
+    let in_flight = tokio::spawn(async move {
+        let r = reqwest::Client::new()
+            .post(base)
+            .header("content-type", "application/json")
+            .header("anthropic-version", "2023-06-01")
+            .json(&messages_body(MODEL, true))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    });
+    eventually(
+        "the first account holds the request",
+        Duration::from_secs(10),
+        async || held.held() == 1,
+    )
+    .await;
+    g.write_config(&format!(
+        "request-retry: 0\nclaude-api-key:\n{}",
+        entry("sk-ant-api03-new-c", &new.base_url)
+    ));
+    // (Watched in the log: a probe request could itself land on the held account.)
+    eventually(
+        "the new config is in force",
+        Duration::from_secs(10),
+        async || g.logs().contains("configuration reloaded"),
+    )
+    .await;
+    held.release();
+    let (status, text) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{text}\n{}", g.logs());
+    assert!(text.contains("event: message_stop"), "{text}");
+    let old_keys: Vec<_> = old
+        .requests_to("/v1/messages")
+        .iter()
+        .map(|r| r.header("x-api-key").unwrap().to_string())
+        .collect();
+    assert_eq!(
+        old_keys,
+        vec!["sk-ant-api03-old-b"],
+        "retried within its own snapshot"
+    );
+    assert!(
+        new.requests_to("/v1/messages").is_empty(),
+        "the in-flight stream never reached the new config's account"
+    );
+    // New requests do use the new config.
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(new.requests_to("/v1/messages").len(), 1);
+    assert_eq!(old.requests_to("/v1/messages").len(), 1);
+
+    // Mid-stream, the account file disappears and client keys become required: the stream
+    // that already started still runs to its end; new requests see the new state.
     let si = StandIn::start().await;
     si.set_behavior("*", Behavior::stream(8, 150));
     let name = "claude-f@example.com.json";
@@ -848,7 +929,6 @@ async fn in_flight_streams_finish_on_what_they_started_with() {
     let mut stream = r.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("message_start"));
-    // Mid-stream: the account disappears and the config changes.
     std::fs::remove_file(g.auth_dir().join(name)).unwrap();
     g.write_config(&format!(
         "api-keys: [\"now-required\"]\n{}",
@@ -859,7 +939,6 @@ async fn in_flight_streams_finish_on_what_they_started_with() {
         rest.push_str(&String::from_utf8_lossy(&c.unwrap()));
     }
     assert!(rest.contains("event: message_stop"), "{rest}");
-    // New requests see the new state.
     eventually("new config in force", Duration::from_secs(3), async || {
         post_messages(&g, &messages_body(MODEL, false), &[])
             .await
@@ -934,4 +1013,45 @@ async fn metrics_count_requests_upstream_answers_and_refreshes_without_secrets()
     for secret in ["SECRET", "ck-metrics", "rt-m", "m@example.com"] {
         assert!(!text.contains(secret), "{secret} leaked into metrics");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_cooling_on_an_account_does_not_block_other_models_on_it() {
+    let si = StandIn::start().await;
+    let g = start(
+        &format!(
+            "request-retry: 0\n{}",
+            api_keys_block(&si, &[("sk-ant-api03-only", 0)])
+        ),
+        &[],
+    )
+    .await;
+    si.set_behavior(
+        "sk-ant-api03-only",
+        Behavior::fail(1, 429).with_retry_after("90"),
+    );
+    const OTHER: &str = "claude-sonnet-4-5-20250929";
+    // Opus is rate limited on the only account: the upstream's 429, then the gateway's own.
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 429);
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "model_cooldown", "{v}");
+    // The same account still serves another model meanwhile.
+    for _ in 0..2 {
+        let r = post_messages(&g, &messages_body(OTHER, false), &[]).await;
+        assert_eq!(r.status(), 200, "{}", g.logs());
+    }
+    let r = post_messages(&g, &messages_body(MODEL, false), &[]).await;
+    assert_eq!(r.status(), 429, "opus still cools");
+    let models: Vec<String> = msg_requests(&si)
+        .iter()
+        .map(|r| r.json().unwrap()["model"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        models,
+        vec![MODEL, OTHER, OTHER],
+        "no opus request while it cools"
+    );
 }

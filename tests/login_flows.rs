@@ -110,6 +110,7 @@ impl Home {
             .env_clear()
             .env("HOME", self.dir.path())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", common::testlog::RUST_LOG)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -130,9 +131,14 @@ impl Home {
         });
         let err = std::sync::Arc::new(parking_lot::Mutex::new(String::new()));
         let err_c = err.clone();
+        let log_path = common::testlog::log_path(self.dir.path(), "login");
         std::thread::spawn(move || {
+            let mut log = std::fs::File::create(log_path).ok();
             for l in BufReader::new(stderr).lines() {
                 let Ok(l) = l else { break };
+                if let Some(f) = log.as_mut() {
+                    let _ = writeln!(f, "{l}");
+                }
                 let mut e = err_c.lock();
                 e.push_str(&l);
                 e.push('\n');

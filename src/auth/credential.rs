@@ -100,6 +100,14 @@ pub struct Credential {
     pub disabled: bool,
 }
 
+/// Id of a configured key: its place plus a digest of what it is, so that cooldowns (kept
+/// across reloads) stay with the key and upstream they were earned on, not with the slot
+/// when an edit replaces or reorders keys.
+pub fn key_id(place: &str, base_url: &str, key: &str) -> String {
+    let digest = crate::store::sha256_hex(format!("{base_url}\n{key}").as_bytes());
+    format!("{place}#{}", &digest[..12])
+}
+
 pub fn mask_key(key: &str) -> String {
     let n = key.chars().count();
     if n <= 8 {
@@ -133,7 +141,7 @@ impl Credential {
         e: &ApiKeyEntry,
     ) -> Credential {
         Credential {
-            id: format!("{section}[{i}]"),
+            id: key_id(&format!("{section}[{i}]"), &e.base_url, e.api_key.expose()),
             label: format!("{section}[{i}] {}", mask_key(e.api_key.expose())),
             provider,
             compat_name: None,

@@ -13,6 +13,7 @@ pub struct AuthScan {
 /// Scans `dir`. A missing folder is an empty scan (a fresh machine has none yet).
 pub fn scan(dir: &Path) -> AuthScan {
     let mut scan = AuthScan::default();
+    crate::store::sweep_stale_temps(dir);
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return scan,

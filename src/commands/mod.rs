@@ -24,7 +24,19 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Entry point used by `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors come back as exit code 2 here (not a process::exit inside clap), so
+    // `main` sees every configuration-class failure the same way.
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS // --help, --version
+            };
+        }
+    };
     let command = match (cli.command, legacy_login(&cli.global)) {
         (Some(c), _) => c,
         (None, Some(login)) => Command::Login(login),

@@ -153,7 +153,12 @@ pub fn load_text(
     let config: Config = figment
         .extract()
         .map_err(|e| ConfigError::Invalid(describe(e, &source)))?;
-    validate(&config)?;
+    validate(&config).map_err(|e| match (e, &source) {
+        (ConfigError::Invalid(m), ConfigSource::File(p)) => {
+            ConfigError::Invalid(format!("config file {}: {m}", p.display()))
+        }
+        (e, _) => e,
+    })?;
     let _ = env;
     Ok(LoadedConfig {
         config,

@@ -175,6 +175,11 @@ fn is_safe_plain(v: &str) -> bool {
     if v.ends_with(':') || v.contains(": ") {
         return false;
     }
+    // YAML reads these bare as null or as non-finite floats, which the loader cannot take
+    // (`.nan`, `.inf`); quoted they stay the string they are.
+    if first == '.' || matches!(v, "~" | "null" | "Null" | "NULL") {
+        return false;
+    }
     v.chars().all(|c| {
         c.is_ascii_alphanumeric()
             || matches!(c, '.' | '/' | '_' | '+' | '=' | '~' | '-' | ':' | '@')
@@ -508,6 +513,122 @@ mod tests {
                 std::fs::metadata(&o).unwrap().permissions().mode() & 0o777,
                 0o600
             );
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod prop_tests {
+    //! Whatever a value's bytes, the rendered YAML reads back as exactly that value.
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn parse(text: &str) -> serde_json::Value {
+        // The loader's own parser settings (YAML 1.2 booleans).
+        serde_saphyr::from_str_with_options(text, serde_saphyr::options! { strict_booleans: true })
+            .unwrap_or_else(|e| panic!("rendered YAML does not parse: {e}\n{text}"))
+    }
+
+    /// Values weighted towards what breaks YAML: quotes, indicators, line breaks, controls,
+    /// unicode separators, placeholder syntax, YAML keywords and numbers.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[ -~]{0,24}",
+            "[\"'#:|>&*!%@`{}\\[\\],\\\\ \\-?~=\n\r\t\u{0}\u{7f}\u{85}\u{2028}\u{feff}a-z0-9]{0,24}",
+            Just("${OTHER}".to_string()),
+            Just("__OTHER__".to_string()),
+            prop::sample::select(vec![
+                "true", "false", "null", "~", "yes", "no", "123", "0x1F", "1e3", ".inf", "-.inf",
+                ".nan", "+1", "0o17", "1_000", "", " ", "-", "? x", "--- x", "...",
+            ])
+            .prop_map(str::to_string),
+        ]
+    }
+
+    /// `__NAME__` (upper case, not ending in `_`) or `${NAME}`.
+    fn placeholder() -> impl Strategy<Value = (String, String)> {
+        ("[A-Z][A-Z0-9_]{0,8}[A-Z0-9]", any::<bool>()).prop_map(|(name, dunder)| {
+            let ph = if dunder {
+                format!("__{name}__")
+            } else {
+                format!("${{{name}}}")
+            };
+            (name, ph)
+        })
+    }
+
+    /// What a bare (unquoted) placeholder must give back: the string itself, or, when the
+    /// renderer left it bare because it is a plain scalar, whatever YAML makes of that
+    /// scalar (ports and flags keep their type).
+    fn bare_ok(got: &serde_json::Value, v: &str) -> bool {
+        if *got == serde_json::Value::String(v.to_string()) {
+            return true;
+        }
+        is_safe_plain(v) && *got == parse(&format!("k: {v}\n"))["k"]
+    }
+
+    proptest! {
+        // PROPTEST_CASES raises the count (long runs); 512 is the floor.
+        #![proptest_config(ProptestConfig::with_cases(512.max(ProptestConfig::default().cases)))]
+
+        #[test]
+        fn any_value_reads_back_exactly(v in value(), (name, ph) in placeholder()) {
+            let env = EnvMap::from_pairs([(name.as_str(), v.as_str())]);
+            let s = serde_json::Value::String;
+            let render = |tpl: String| render_str(&tpl, &env, "t.yaml").unwrap();
+
+            for tpl in [format!("k: {ph}\n"), format!("k: {ph} # note\n"), format!("l:\n  - {ph}\n")] {
+                let doc = parse(&render(tpl.clone()));
+                let got = doc.pointer("/k").or(doc.pointer("/l/0")).cloned().unwrap_or_default();
+                prop_assert!(bare_ok(&got, &v), "{tpl:?} with {v:?} gave {got}");
+            }
+            for (tpl, ptr) in [
+                (format!("f: [a, {ph}]\n"), "/f/1"),
+                (format!("m: {{k: {ph}}}\n"), "/m/k"),
+            ] {
+                let got = parse(&render(tpl.clone())).pointer(ptr).cloned().unwrap_or_default();
+                prop_assert!(bare_ok(&got, &v), "{tpl:?} with {v:?} gave {got}");
+            }
+            // Quoted or embedded: always the exact string.
+            prop_assert_eq!(&parse(&render(format!("k: \"{ph}\"\n")))["k"], &s(v.clone()));
+            prop_assert_eq!(
+                &parse(&render(format!("k: \"x {ph} y\"\n")))["k"],
+                &s(format!("x {v} y"))
+            );
+            prop_assert_eq!(
+                &parse(&render(format!("k: pre-{ph}-post\n")))["k"],
+                &s(format!("pre-{v}-post"))
+            );
+            prop_assert_eq!(
+                &parse(&render(format!("a: 1\nk: \"{ph}\" # c\nb: 2\n"))),
+                &serde_json::json!({"a": 1, "k": v.clone(), "b": 2}),
+                "a value cannot add, drop or change other keys"
+            );
+            // Single quotes cannot carry line breaks or controls: refused, naming the line.
+            match render_str(&format!("a: 1\nk: 'a {ph}'\n"), &env, "t.yaml") {
+                Ok(out) => prop_assert_eq!(&parse(&out)["k"], &s(format!("a {v}"))),
+                Err(e) => {
+                    prop_assert!(v.chars().any(char::is_control), "{e}");
+                    prop_assert!(e.to_string().contains("t.yaml") && e.to_string().contains("line 2"), "{e}");
+                }
+            }
+        }
+
+        #[test]
+        fn every_missing_name_is_reported(names in prop::collection::btree_set("[A-Z][A-Z0-9]{0,6}", 1..5)) {
+            let tpl: String = names.iter().enumerate().map(|(i, n)| {
+                if i % 2 == 0 { format!("k{i}: __{n}__\n") } else { format!("k{i}: ${{{n}}}\n") }
+            }).collect();
+            match render_str(&tpl, &EnvMap::from_pairs::<[(&str, &str); 0], _, _>([]), "tpl.yaml") {
+                Err(TemplateError::Missing { path, names: got }) => {
+                    prop_assert_eq!(path, "tpl.yaml");
+                    prop_assert_eq!(got, names.iter().cloned().collect::<Vec<_>>());
+                }
+                other => prop_assert!(false, "expected Missing, got {other:?}"),
+            }
         }
     }
 }

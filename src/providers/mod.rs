@@ -508,7 +508,12 @@ mod tests {
         }
         let claude = Provider::Claude.config_credentials(&cfg);
         assert_eq!(claude.len(), 1);
-        assert_eq!(claude[0].id, "claude-api-key[0]");
+        // Ids carry a digest of key and upstream so cooldowns stay with the key.
+        assert!(
+            claude[0].id.starts_with("claude-api-key[0]#"),
+            "{}",
+            claude[0].id
+        );
         assert!(Provider::Claude.serves_auth_files());
         assert!(Provider::Claude.supports(Operation::CountTokens));
         assert!(!Provider::OpenAiCompat.supports(Operation::CountTokens));
@@ -526,13 +531,17 @@ mod tests {
             vertex_api_key: vec![key.clone(), key.clone()],
             ..Default::default()
         };
-        assert_eq!(
-            Provider::GeminiApi.config_credentials(&cfg)[0].id,
-            "gemini-api-key[0]"
+        let gemini = Provider::GeminiApi.config_credentials(&cfg);
+        assert!(
+            gemini[0].id.starts_with("gemini-api-key[0]#"),
+            "{}",
+            gemini[0].id
         );
-        assert_eq!(
-            Provider::Vertex.config_credentials(&cfg)[1].id,
-            "vertex-api-key[1]"
+        let vertex = Provider::Vertex.config_credentials(&cfg);
+        assert!(
+            vertex[1].id.starts_with("vertex-api-key[1]#"),
+            "{}",
+            vertex[1].id
         );
         for p in [Provider::Gemini, Provider::Antigravity] {
             assert!(p.serves_auth_files(), "{p:?}");

@@ -40,7 +40,11 @@ pub fn config_credentials(config: &Config) -> Vec<Credential> {
 
 fn credential(entry: &OpenAiCompat, i: usize, key: &CompatKey) -> Credential {
     Credential {
-        id: format!("openai-compatibility[{}][{i}]", entry.name),
+        id: crate::auth::credential::key_id(
+            &format!("openai-compatibility[{}][{i}]", entry.name),
+            &entry.base_url,
+            key.api_key.expose(),
+        ),
         label: format!("{} key {}", entry.name, mask_key(key.api_key.expose())),
         provider: super::Provider::OpenAiCompat,
         compat_name: Some(entry.name.clone()),

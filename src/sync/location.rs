@@ -244,6 +244,7 @@ impl DirStore {
             if create {
                 crate::store::ensure_private_dir(&dir).map_err(|e| io_err(&dir, e))?;
             }
+            crate::store::sweep_stale_temps(&dir);
             let mut out = BTreeMap::new();
             let rd = match std::fs::read_dir(&dir) {
                 Ok(rd) => rd,

@@ -1,6 +1,8 @@
 //! Runs the real `cliproxy` binary on loopback for integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod testlog;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -100,7 +102,7 @@ pub async fn start_with_env(
     }
     let cfg = dir.path().join("config.yaml");
     write_file(&cfg, config_text(port, &auth, config_body).as_bytes());
-    let log = dir.path().join("gateway.log");
+    let log = testlog::log_path(dir.path(), "gateway");
     let logf = std::fs::File::create(&log).unwrap();
     let mut cmd = Command::new(BIN);
     cmd.arg("serve")
@@ -109,7 +111,7 @@ pub async fn start_with_env(
         .env_clear()
         .env("HOME", dir.path())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "cliproxy=debug,info")
+        .env("RUST_LOG", testlog::RUST_LOG)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(logf);

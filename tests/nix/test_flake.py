@@ -70,11 +70,13 @@ def test_flake_outputs_have_the_promised_shape():
         f"let s = {STUB}; names = builtins.attrNames; in {{ top = names s; "
         "packages = builtins.mapAttrs (_: names) s.packages; apps = s.apps.x86_64-linux; "
         "appSystems = names s.apps; devShells = names s.devShells; checks = names s.checks; formatter = names s.formatter; "
-        "hm = names s.homeManagerModules; darwin = names s.darwinModules; "
+        "hm = names s.homeManagerModules; hmNew = names s.homeModules; darwin = names s.darwinModules; "
         "fns = map builtins.isFunction [ s.overlays.default s.homeManagerModules.default s.darwinModules.default ]; }"
     )
     assert out["top"] == sorted(["apps", "checks", "darwinModules", "devShells", "formatter",
-                                 "homeManagerModules", "overlays", "packages"])
+                                 "homeManagerModules", "homeModules", "overlays", "packages"])
+    # homeModules (the name home-manager's flake uses) is the same set under the newer name.
+    assert out["hmNew"] == out["hm"] == ["cliproxy", "default"]
     assert out["packages"] == {s: ["cliproxy", "default"] for s in SYSTEMS}
     assert out["appSystems"] == out["devShells"] == out["checks"] == out["formatter"] == SYSTEMS
     app = out["apps"]["cliproxy"]

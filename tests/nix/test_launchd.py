@@ -37,7 +37,10 @@ def test_default_agent_matches_the_contract():
     assert a["EnvironmentVariables"] == {
         "HOME": "/Users/me",
         "PATH": f"{FAKE_PACKAGE}/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        # A configuration error exits 0 so KeepAlive.SuccessfulExit=false does not loop on it.
+        "CLIPROXY_CONFIG_ERROR_EXIT_CODE": "0",
     }
+    assert a["ThrottleInterval"] >= 10, "failures restart at most once per ThrottleInterval"
     # The seed logged to world-readable /tmp.
     assert a["StandardOutPath"] == "/Users/me/Library/Logs/cliproxy/cliproxy.log"
     assert a["StandardErrorPath"] == "/Users/me/Library/Logs/cliproxy/cliproxy.log"
@@ -65,15 +68,16 @@ def test_separate_sync_agent_watches_auth_and_ccs_not_dotfiles():
     )
     assert sorted(agents) == ["cliproxy", "cliproxy-sync"]
     s = agents["cliproxy-sync"]
+    # The server's own render (same template, env file, output), then one reconcile.
     assert s["ProgramArguments"] == [
-        f"{FAKE_PACKAGE}/bin/cliproxy",
-        "sync",
-        "once",
-        "--config",
-        "/Users/me/.cli-proxy-api/config.yaml",
-        "--env-file",
-        ENV,
+        "/bin/sh",
+        "-c",
+        f"'{FAKE_PACKAGE}/bin/cliproxy' 'config' 'render' '--template' '{FAKE_TEMPLATE}' "
+        f"'--env-file' '{ENV}' '--out' '/Users/me/.cli-proxy-api/config.yaml' && exec "
+        f"'{FAKE_PACKAGE}/bin/cliproxy' 'sync' 'once' '--config' '/Users/me/.cli-proxy-api/config.yaml' "
+        f"'--env-file' '{ENV}'",
     ]
+    assert "CLIPROXY_CONFIG_ERROR_EXIT_CODE" not in s["EnvironmentVariables"], "not kept alive: no loop"
     assert s["WatchPaths"] == [
         "/Users/me/.cli-proxy-api/objectstore/auths",
         "/Users/me/.ccs/cliproxy/auth",

@@ -1,12 +1,11 @@
 """systemd user units (home-manager systemd.user.*) from lib.nix, checked with systemd-analyze verify."""
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import FAKE_PACKAGE, FAKE_TEMPLATE, nix_eval, nix_str, systemd, to_nix
+from conftest import FAKE_PACKAGE, FAKE_TEMPLATE, missing_tool, nix_eval, nix_str, require_systemd_analyze, systemd, to_nix
 
 ENV = "/home/me/dotfiles/.env"
 
@@ -37,6 +36,11 @@ def test_separate_sync_units():
     assert sorted(units) == ["paths", "services", "timers"]
     sync = units["services"]["cliproxy-sync"]
     assert sync["Service"]["Type"] == "oneshot"
+    # It renders with the server's exact template, env file and output before it reads the config.
+    assert sync["Service"]["ExecStartPre"] == (
+        f"{FAKE_PACKAGE}/bin/cliproxy config render --template {FAKE_TEMPLATE} --env-file {ENV} "
+        "--out /home/me/.cli-proxy-api/config.yaml"
+    )
     assert sync["Service"]["ExecStart"] == (
         f"{FAKE_PACKAGE}/bin/cliproxy sync once --config /home/me/.cli-proxy-api/config.yaml --env-file {ENV}"
     )
@@ -102,9 +106,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_units_pass_systemd_analyze_verify(case, tmp_path):
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("SKIPPED: systemd-analyze not found (Debian package `systemd`; scripts/ci-nix.sh installs it)")
+    analyze = require_systemd_analyze()
     pkg = tmp_path / "pkg"
     (pkg / "bin").mkdir(parents=True)
     exe = pkg / "bin" / "cliproxy"
@@ -132,7 +134,7 @@ def test_units_pass_systemd_analyze_verify(case, tmp_path):
         env=env,
     )
     if proc.returncode != 0 and "Failed to initialize manager" in proc.stderr:
-        pytest.skip(f"SKIPPED: systemd-analyze cannot run here: {proc.stderr.strip()}")
+        missing_tool("a working systemd-analyze", f"it cannot run here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
     # Unknown keys and unparsable values are only warnings: treat any remark about our files as a failure.
     remarks = [line for line in proc.stderr.splitlines() if str(unit_dir) in line or "cliproxy" in line]
@@ -141,9 +143,7 @@ def test_units_pass_systemd_analyze_verify(case, tmp_path):
 
 def test_verify_catches_a_broken_unit(tmp_path):
     """The verify step above can fail: a relative ExecStart is a fatal error."""
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("SKIPPED: systemd-analyze not found")
+    analyze = require_systemd_analyze()
     text = nix_eval('lib.toSystemdUnit { Service = { ExecStart = "bin/cliproxy serve"; Restart = "bogus"; }; }')
     unit = tmp_path / "broken.service"
     unit.write_text(text)
@@ -156,7 +156,7 @@ def test_verify_catches_a_broken_unit(tmp_path):
         env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)),
     )
     if "Failed to initialize manager" in proc.stderr:
-        pytest.skip("SKIPPED: systemd-analyze cannot run here")
+        missing_tool("a working systemd-analyze", f"it cannot run here: {proc.stderr.strip()}")
     assert proc.returncode != 0
     assert "neither a valid executable name nor an absolute path" in proc.stderr.lower()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, nix_eval, resolved_expr, to_nix
+from conftest import ROOT, missing_tool, nix_eval, resolved_expr, to_nix
 
 TEMPLATE = ROOT / "templates" / "config.template.yaml"
 SEED_SECRETS = {"CLIPROXY_MANAGEMENT_PASSWORD", "OPENROUTER_API_KEY", "ZAI_API_KEY", "AMP_UPSTREAM_API_KEY"}
@@ -107,7 +107,7 @@ def cliproxy_bin():
     if not path.is_absolute():
         path = ROOT / path
     if not os.access(path, os.X_OK):
-        pytest.skip(f"SKIPPED: cliproxy binary not found at {path} (set CLIPROXY_BIN or run cargo build)")
+        missing_tool(f"the cliproxy binary at {path}", "set CLIPROXY_BIN or run cargo build")
     return path
 
 

@@ -10,6 +10,11 @@ use cliproxy::config::EnvMap;
 use cliproxy::config::sync::{Resolved, SyncConfig, resolve};
 use cliproxy::sync::engine::Engine;
 
+// The same file as common::testlog, for test crates that use this module without `common`.
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/testlog.rs"]
+mod testlog;
+
 pub const BUCKET: &str = "cliproxyapi";
 
 /// Finds moto_server: `MOTO_SERVER`, `.venv/bin/moto_server`, then PATH.
@@ -31,20 +36,53 @@ pub fn moto_path() -> Option<PathBuf> {
     })
 }
 
-/// Skips (loudly) when moto_server is not installed.
+/// Starts moto, or: under CI (`CI` set) fails the test, since a suite that did not run must
+/// never pass there; elsewhere skips loudly (recorded for scripts/test's summary).
 #[macro_export]
 macro_rules! require_moto {
     () => {
         match $crate::support_s3::Moto::start() {
             Some(m) => m,
             None => {
-                eprintln!(
-                    "\n!!!!! SKIPPED: moto_server not found (set MOTO_SERVER, or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5'`) !!!!!\n"
+                $crate::support_s3::missing_tool(
+                    "moto_server",
+                    "set MOTO_SERVER, or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]==5.2.5'`",
                 );
                 return;
             }
         }
     };
+}
+
+/// Whether this run is CI, where a missing tool is a failure rather than a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A test cannot run because `tool` is missing: panics under CI; otherwise prints a banner
+/// and appends a line to the skip list that scripts/test prints at the end (test output of
+/// passing tests is hidden, so a banner alone would go unseen).
+pub fn missing_tool(tool: &str, hint: &str) {
+    let test = std::env::var("NEXTEST_TEST_NAME")
+        .ok()
+        .or_else(|| std::thread::current().name().map(str::to_string))
+        .unwrap_or_else(|| "a test".into());
+    assert!(
+        !in_ci(),
+        "{tool} not found and CI is set: this suite must run in CI ({hint})"
+    );
+    eprintln!("\n!!!!! SKIPPED {test}: {tool} not found ({hint}) !!!!!\n");
+    let list = std::env::var_os("CLIPROXY_TEST_SKIPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt"));
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(list)
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "{test}: {tool} not found ({hint})");
+    }
 }
 
 pub struct Moto {
@@ -224,9 +262,11 @@ impl Machine {
             c.env(k, v);
         }
         c.env("PATH", std::env::var("PATH").unwrap_or_default());
-        c.env("RUST_LOG", "warn");
+        c.env("RUST_LOG", testlog::RUST_LOG);
         c.current_dir(self.home.path());
         let out = c.output().unwrap();
+        testlog::save("cmd-stdout", &out.stdout);
+        testlog::save("cmd-stderr", &out.stderr);
         eprintln!(
             "$ cliproxy {}\n{}{}",
             args.join(" "),
