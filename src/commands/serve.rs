@@ -26,7 +26,7 @@ pub(super) async fn run(args: &ServeArgs, global: &GlobalArgs) -> ExitCode {
         Err(e) => return fail(e, EXIT_USAGE),
     };
     init_tracing(global.log_format, ctx.config().debug);
-    match serve(ctx).await {
+    match serve(ctx, overrides).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format!("{e:#}"), 1),
     }
@@ -171,7 +171,7 @@ fn bind_workers(
     Ok((bound, handles))
 }
 
-async fn serve(ctx: Context) -> anyhow::Result<()> {
+async fn serve(ctx: Context, cli: Overrides) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     server::metrics::install();
@@ -192,11 +192,9 @@ async fn serve(ctx: Context) -> anyhow::Result<()> {
         ConfigSource::File(p) => Some(p.clone()),
         ConfigSource::BuiltinDefault => None,
     };
-    let overrides = Overrides {
-        host: Some(config.host.clone()),
-        port: Some(config.port),
-        ..Default::default()
-    };
+    // Reloads layer the command line on top again; the listener itself is pinned by
+    // `AppState::reload_config`.
+    let overrides = cli;
     let remote = lease_store(&locations);
     let state = AppState::new(
         config.clone(),

@@ -56,6 +56,10 @@ pub struct Config {
     pub disable_claude_cloak_mode: bool,
     /// Maximum accepted request body, in bytes.
     pub body_limit: usize,
+    /// Web origins whose pages may call the gateway (`*` for any); others are refused.
+    pub allowed_origins: Vec<String>,
+    /// Extra `Host` names a loopback gateway answers to (besides loopback names).
+    pub allowed_hosts: Vec<String>,
 
     // CLIProxyAPI keys accepted for compatibility but not acted on yet; listed so they
     // do not produce "unknown key" warnings.
@@ -119,6 +123,8 @@ impl Default for Config {
             claude_header_defaults: ClaudeHeaderDefaults::default(),
             disable_claude_cloak_mode: false,
             body_limit: 32 * 1024 * 1024,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             tls: None,
             pprof: None,
             commercial_mode: None,

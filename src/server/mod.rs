@@ -2,6 +2,7 @@
 //! gateway's background work (reloads, proactive refresh). Listeners, runtimes and
 //! signals are the `serve` command's (`crate::commands::serve`).
 
+pub mod browser;
 mod error;
 mod gate;
 pub mod keys;

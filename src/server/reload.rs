@@ -13,6 +13,40 @@ use super::state::AppState;
 use crate::auth::credential::AccountState;
 use crate::auth::refresh::{self, Trigger};
 
+/// A config change the running gateway will not take: it would open the gateway wider
+/// than it is (a half-written or emptied file reads as the defaults: no client keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Client keys are configured now and the new config has none.
+    DropsEveryClientKey,
+    /// The listener is on loopback now and the new host is not.
+    WidensListener,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::DropsEveryClientKey => {
+                "the new configuration has no api-keys while the running one has some; refusing to open the gateway (restart to apply on purpose)"
+            }
+            Refusal::WidensListener => {
+                "the new configuration moves the listener from loopback to a wider address; refusing (restart to apply on purpose)"
+            }
+        }
+    }
+}
+
+/// Whether replacing `old` by `new` on a hot reload is refused.
+pub fn refusal(old: &crate::config::Config, new: &crate::config::Config) -> Option<Refusal> {
+    if !old.api_keys.is_empty() && new.api_keys.is_empty() {
+        return Some(Refusal::DropsEveryClientKey);
+    }
+    if old.is_loopback() && !new.is_loopback() {
+        return Some(Refusal::WidensListener);
+    }
+    None
+}
+
 enum Change {
     Auth,
     Config,
@@ -99,11 +133,11 @@ pub fn watch(
             if cfg {
                 let hash = state.config_path.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| crate::store::sha256_hex(&b));
                 if hash != last_cfg_hash {
+                    // Each content is judged once: a rejected file is not re-read and
+                    // re-reported until it changes again.
+                    last_cfg_hash = hash;
                     match state.reload_config() {
-                        Ok(()) => {
-                            last_cfg_hash = hash;
-                            continue;
-                        }
+                        Ok(()) => continue,
                         Err(e) => tracing::error!(error = %e, "config change rejected; keeping the running configuration"),
                     }
                 }
@@ -178,6 +212,78 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
                 let _ = refresh::refresh(&acc, Trigger::Proactive, &env).await;
             });
             busy.insert(task.id(), name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Secret};
+
+    fn cfg(host: &str, keys: &[&str]) -> Config {
+        Config {
+            host: host.to_string(),
+            api_keys: keys.iter().map(|k| Secret::new(*k)).collect(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn reloads_that_open_the_gateway_are_refused() {
+        use Refusal::*;
+        let cases = [
+            (
+                "keys kept",
+                cfg("127.0.0.1", &["a"]),
+                cfg("127.0.0.1", &["b"]),
+                None,
+            ),
+            (
+                "keys dropped",
+                cfg("127.0.0.1", &["a"]),
+                cfg("127.0.0.1", &[]),
+                Some(DropsEveryClientKey),
+            ),
+            (
+                "keyless stays keyless",
+                cfg("127.0.0.1", &[]),
+                cfg("::1", &[]),
+                None,
+            ),
+            (
+                "keys added",
+                cfg("127.0.0.1", &[]),
+                cfg("127.0.0.1", &["a"]),
+                None,
+            ),
+            (
+                "loopback to any",
+                cfg("127.0.0.1", &["a"]),
+                cfg("0.0.0.0", &["a"]),
+                Some(WidensListener),
+            ),
+            (
+                "loopback to a LAN address",
+                cfg("localhost", &["a"]),
+                cfg("192.168.1.2", &["a"]),
+                Some(WidensListener),
+            ),
+            (
+                "wide to loopback",
+                cfg("0.0.0.0", &["a"]),
+                cfg("127.0.0.1", &["a"]),
+                None,
+            ),
+            (
+                "wide stays wide",
+                cfg("0.0.0.0", &["a"]),
+                cfg("10.0.0.1", &["a"]),
+                None,
+            ),
+        ];
+        for (what, old, new, want) in cases {
+            assert_eq!(refusal(&old, &new), want, "{what}");
         }
     }
 }

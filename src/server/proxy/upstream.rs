@@ -99,13 +99,9 @@ impl Attempt {
                 headers,
                 body,
             } => passthrough(status, &headers, Body::from(body), all_headers),
-            Attempt::Untranslatable(m) => {
-                own(StatusCode::BAD_REQUEST, Kind::InvalidRequest, m)
-            }
+            Attempt::Untranslatable(m) => own(StatusCode::BAD_REQUEST, Kind::InvalidRequest, m),
             Attempt::Transport(m) => own(StatusCode::BAD_GATEWAY, Kind::Api, m),
-            Attempt::Skipped(m) => {
-                own(StatusCode::SERVICE_UNAVAILABLE, Kind::Unavailable, m)
-            }
+            Attempt::Skipped(m) => own(StatusCode::SERVICE_UNAVAILABLE, Kind::Unavailable, m),
         }
     }
 }
