@@ -120,7 +120,9 @@ fn bind_workers(
         .and_then(|probe| probe.local_addr())
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let mut handles = Vec::with_capacity(workers);
+    let slots = server::conn::Slots::new(state.current().config.max_connections);
     for i in 0..workers {
+        let slots = slots.clone();
         let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<std::net::SocketAddr>>();
         let state = state.clone();
         let cancel = cancel.clone();
@@ -147,17 +149,16 @@ fn bind_workers(
                         }
                     };
                     let _ = tx.send(listener.local_addr());
-                    // SSE chunks are small writes: without TCP_NODELAY, Nagle + delayed ACK
-                    // hold them ~40 ms.
-                    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
-                    let served = axum::serve(listener, server::router(state))
-                        .with_graceful_shutdown(async move { cancel.cancelled().await })
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!(error = %e, "server worker stopped");
-                    }
+                    let app = server::router(state.clone());
+                    let limits = move || {
+                        let snap = state.current();
+                        let t = &snap.config.timeouts;
+                        server::conn::ConnLimits {
+                            header_read: t.header_read(),
+                            idle: t.idle(),
+                        }
+                    };
+                    server::conn::serve(listener, app, slots, limits, cancel).await;
                 });
             })?;
         let got = rx

@@ -22,9 +22,12 @@ impl std::fmt::Debug for HttpClients {
     }
 }
 
-fn build(proxy: &str) -> anyhow::Result<reqwest::Client> {
+/// Connect timeout when none is configured (`timeouts.upstream-connect`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn build(proxy: &str, connect: Duration) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
+        .connect_timeout(connect)
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
@@ -38,6 +41,16 @@ fn build(proxy: &str) -> anyhow::Result<reqwest::Client> {
 impl HttpClients {
     /// Client for an entry's `proxy-url` (`None` → the global one; `direct`/`none` → no proxy).
     pub fn get(&self, entry: Option<&str>, global: &str) -> anyhow::Result<reqwest::Client> {
+        self.get_timed(entry, global, CONNECT_TIMEOUT)
+    }
+
+    /// [`HttpClients::get`] with a connect timeout.
+    pub fn get_timed(
+        &self,
+        entry: Option<&str>,
+        global: &str,
+        connect: Duration,
+    ) -> anyhow::Result<reqwest::Client> {
         let proxy = match entry.map(str::trim) {
             Some("direct") | Some("none") => "",
             Some(p) if !p.is_empty() => p,
@@ -45,11 +58,12 @@ impl HttpClients {
         };
         CLIENTS.with(|cell| {
             let mut map = cell.borrow_mut();
-            if let Some(c) = map.get(proxy) {
+            let key = format!("{}|{proxy}", connect.as_millis());
+            if let Some(c) = map.get(&key) {
                 return Ok(c.clone());
             }
-            let c = build(proxy)?;
-            map.insert(proxy.to_string(), c.clone());
+            let c = build(proxy, connect)?;
+            map.insert(key, c.clone());
             Ok(c)
         })
     }

@@ -3,6 +3,7 @@
 //! signals are the `serve` command's (`crate::commands::serve`).
 
 pub mod browser;
+pub mod conn;
 mod error;
 mod gate;
 pub mod keys;

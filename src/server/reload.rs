@@ -195,10 +195,11 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
                 continue;
             }
             let entry_proxy = acc.file.read().str_field("proxy_url").map(str::to_string);
-            let client = match state
-                .clients
-                .get(entry_proxy.as_deref(), &snap.config.proxy_url)
-            {
+            let client = match state.clients.get_timed(
+                entry_proxy.as_deref(),
+                &snap.config.proxy_url,
+                snap.config.timeouts.upstream_connect(),
+            ) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "no HTTP client for refresh");
