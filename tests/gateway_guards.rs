@@ -205,3 +205,52 @@ async fn listed_origins_get_cors_answers_and_others_none() {
     let (status, _) = simple_post(&g, "text/plain", &[("origin", "https://app.example")]).await;
     assert_eq!(status, 415);
 }
+
+fn gauge(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_model_names_leave_no_table_entries_and_short_logs() {
+    let si = StandIn::start().await;
+    // Every model is unknown upstream: a 404 cools (account, model) for 12 hours.
+    si.set_behavior("*", standin::Behavior::fail(10_000, 404));
+    let g = start(&upstream_key(&si), &[]).await;
+    let huge = format!("claude-{}", "x".repeat(1 << 20));
+    for i in 0..20 {
+        let model = format!("{huge}-{i}");
+        let r = post_messages(&g, &messages_body(&model, false), &[]).await;
+        assert_eq!(r.status(), 400);
+        let body = r.text().await.unwrap();
+        assert!(
+            body.len() < 1024,
+            "the name is not echoed: {} bytes",
+            body.len()
+        );
+    }
+    // A huge value where the JSON parser quotes it back.
+    let mut bad = messages_body(MODEL, false);
+    bad["stream"] = serde_json::Value::String("y".repeat(1 << 20));
+    let r = post_messages(&g, &bad, &[]).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().len() < 2048);
+    assert_eq!(upstream_posts(&si), 0, "nothing was sent upstream");
+    // A model of ordinary length is still tried (and cools on its 404).
+    let r = post_messages(&g, &messages_body("claude-no-such-model", false), &[]).await;
+    assert_eq!(r.status(), 404);
+    let metrics = reqwest::get(g.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(gauge(&metrics, "cliproxy_cooldown_entries"), 1.0);
+    assert_eq!(gauge(&metrics, "cliproxy_cursor_entries"), 1.0);
+    let logs = g.logs();
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 4096, "a log line of {longest} bytes");
+    assert!(logs.len() < 200_000, "{} bytes of log", logs.len());
+}

@@ -1,6 +1,7 @@
 //! `config.yaml`: CLIProxyAPI's keys (kebab-case, same meanings) plus our `sync:`,
 //! `template:` and per-provider endpoint sections. Loading and layering live in `load`.
 
+mod clip;
 pub mod context;
 mod env;
 mod load;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use clip::{SHOWN_MAX, clip};
 pub use context::Context;
 pub use env::EnvMap;
 pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load};

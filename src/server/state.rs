@@ -203,7 +203,14 @@ impl AppState {
         self.rebuild(self.current().config.clone());
     }
 
-    /// Round-robin cursor for a model (bounded map, like CLIProxyAPI's 4096 keys).
+    /// Entries in the tables keyed by client input: (cooldowns, cursors).
+    pub fn table_sizes(&self) -> (usize, usize) {
+        (self.cooldowns.len(), self.cursors.lock().len())
+    }
+
+    /// Round-robin cursor for a model (bounded map, like CLIProxyAPI's 4096 keys; only
+    /// models some route serves get here, and their names are bounded by
+    /// [`crate::translate::MAX_MODEL_LEN`]).
     pub fn next_cursor(&self, model: &str) -> usize {
         let mut c = self.cursors.lock();
         if let Some(slot) = c.get_mut(model) {
