@@ -254,3 +254,47 @@ async fn huge_model_names_leave_no_table_entries_and_short_logs() {
     assert!(longest < 4096, "a log line of {longest} bytes");
     assert!(logs.len() < 200_000, "{} bytes of log", logs.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_the_watched_files_reloads_nothing_and_a_change_reloads_once() {
+    let si = StandIn::start().await;
+    let g = start(
+        &upstream_key(&si),
+        &[(
+            "claude-a.json",
+            claude_oauth_file("a@example.com", "at-a", "rt-a", 3600),
+        )],
+    )
+    .await;
+    let loads = |g: &Gateway| g.logs().matches("accounts loaded").count();
+    let reloads = |g: &Gateway| g.logs().matches("configuration reloaded").count();
+    // Let start-up events settle, then count.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (l0, r0) = (loads(&g), reloads(&g));
+    for _ in 0..20 {
+        let _ = std::fs::read(g.config_path()).unwrap();
+        let _ = std::fs::read(g.auth_dir().join("claude-a.json")).unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // Rewriting the same bytes is no change either.
+    let same = std::fs::read(g.auth_dir().join("claude-a.json")).unwrap();
+    write_file(&g.auth_dir().join("claude-a.json"), &same);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        (loads(&g), reloads(&g)),
+        (l0, r0),
+        "reads reloaded:\n{}",
+        g.logs()
+    );
+    g.write_auth(
+        "claude-a.json",
+        &claude_oauth_file("a@example.com", "at-a2", "rt-a2", 3600),
+    );
+    eventually("the change is loaded", Duration::from_secs(5), async || {
+        loads(&g) > l0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(loads(&g), l0 + 1, "{}", g.logs());
+    assert_eq!(reloads(&g), r0);
+}

@@ -59,6 +59,38 @@ fn is_auth_file(p: &Path) -> bool {
             .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
+/// Whether an event can mean new content. Reads (opens, closes without writing,
+/// access times) cannot: counting them made the watcher wake itself by reading.
+pub fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+    match kind {
+        // Closing a file written in place is the end of a write.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        _ => true,
+    }
+}
+
+/// What the auth folder holds: names and content hashes of its auth files.
+fn auth_fingerprint(dir: &Path) -> Vec<(std::ffi::OsString, String)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| is_auth_file(&e.path()))
+        .map(|e| {
+            let hash = std::fs::read(e.path())
+                .map(|b| crate::store::sha256_hex(&b))
+                .unwrap_or_default();
+            (e.file_name(), hash)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Keeps the returned watcher alive for as long as reloads should happen.
 pub fn watch(
     state: Arc<AppState>,
@@ -80,6 +112,9 @@ pub fn watch(
             let mut auth = false;
             let mut cfg = false;
             for ev in events {
+                if !changes_content(&ev.kind) {
+                    continue;
+                }
                 for p in &ev.paths {
                     if p.parent() == Some(auth_dir_c.as_path()) && is_auth_file(p) {
                         auth = true;
@@ -111,6 +146,7 @@ pub fn watch(
         }
     }
     tracker.spawn(async move {
+        let mut last_auth = auth_fingerprint(&state.auth_dir);
         let mut last_cfg_hash = state
             .config_path
             .as_ref()
@@ -137,13 +173,21 @@ pub fn watch(
                     // re-reported until it changes again.
                     last_cfg_hash = hash;
                     match state.reload_config() {
-                        Ok(()) => continue,
+                        Ok(()) => {
+                            last_auth = auth_fingerprint(&state.auth_dir);
+                            continue;
+                        }
                         Err(e) => tracing::error!(error = %e, "config change rejected; keeping the running configuration"),
                     }
                 }
             }
             if auth {
-                state.reload_auth();
+                // Events without new content (a rewrite with the same bytes) change nothing.
+                let now = auth_fingerprint(&state.auth_dir);
+                if now != last_auth {
+                    last_auth = now;
+                    state.reload_auth();
+                }
             }
         }
     });
@@ -227,6 +271,42 @@ mod tests {
             host: host.to_string(),
             api_keys: keys.iter().map(|k| Secret::new(*k)).collect(),
             ..Config::default()
+        }
+    }
+
+    #[test]
+    fn only_events_that_can_change_content_count() {
+        use notify::EventKind;
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
+            RenameMode,
+        };
+        let cases = [
+            (EventKind::Access(AccessKind::Open(AccessMode::Read)), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                false,
+            ),
+            (EventKind::Access(AccessKind::Read), false),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+                false,
+            ),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                true,
+            ),
+            (EventKind::Create(CreateKind::File), true),
+            (
+                EventKind::Modify(ModifyKind::Data(DataChange::Content)),
+                true,
+            ),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
+            (EventKind::Remove(RemoveKind::File), true),
+            (EventKind::Any, true),
+        ];
+        for (kind, want) in cases {
+            assert_eq!(changes_content(&kind), want, "{kind:?}");
         }
     }
 
