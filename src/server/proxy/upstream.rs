@@ -175,7 +175,7 @@ fn timed_out(dialect: Dialect, after: std::time::Duration) -> Attempt {
     Attempt::Upstream {
         status: StatusCode::GATEWAY_TIMEOUT,
         headers,
-        body: Bytes::from(translate::error_body(dialect, &err)),
+        body: translate::error_body(dialect, &err),
     }
 }
 
