@@ -398,3 +398,59 @@ fn doctor_reports_unreachable_bucket_and_loose_permissions_with_fixes() {
     );
     assert!(!s.contains("\"s\"") && !s.contains("secret_key"), "{s}");
 }
+
+#[test]
+fn config_errors_name_the_key_and_position_and_show_no_values() {
+    let home = tempfile::tempdir().unwrap();
+    let secret = "sk-SECRET-7f3a9c-do-not-print";
+    // A bad value in a CLIPROXY_* variable.
+    let out = cliproxy(home.path())
+        .args(["config", "check"])
+        .env("CLIPROXY_PORT", secret)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CLIPROXY_PORT"), "{stderr}");
+    assert!(!stderr.contains("7f3a9c"), "value echoed: {stderr}");
+    // A YAML type error beside lines holding a client key.
+    let cfg = home.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!("api-keys:\n  - \"{secret}\"\nport: {secret}\nrequest-retry: 2\n"),
+    )
+    .unwrap();
+    let out = cliproxy(home.path())
+        .args(["config", "check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3") && stderr.contains("column"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("7f3a9c"),
+        "value or neighbouring line shown: {stderr}"
+    );
+    // A YAML syntax error beside them.
+    std::fs::write(
+        &cfg,
+        format!("api-keys: [\"{secret}\"\nport: [oops\nhost: {secret}\n"),
+    )
+    .unwrap();
+    let out = cliproxy(home.path())
+        .args(["config", "check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line"), "{stderr}");
+    assert!(
+        !stderr.contains("7f3a9c"),
+        "neighbouring line shown: {stderr}"
+    );
+}

@@ -64,13 +64,59 @@ pub struct CoolState {
     pub level: u32,
 }
 
+/// Entries kept at most: the model half of the key comes from clients.
+pub const MAX_ENTRIES: usize = 4096;
+/// An expired entry still carries its 429 level for this long, then it is dropped.
+const STALE_AFTER: Duration = MAX_QUOTA_BACKOFF;
+
 /// Live cooldowns keyed by (account id, upstream model). Survives config reloads.
-#[derive(Default)]
 pub struct Cooldowns {
     map: Mutex<HashMap<(String, String), CoolState>>,
+    cap: usize,
+}
+
+impl Default for Cooldowns {
+    fn default() -> Self {
+        Cooldowns::with_cap(MAX_ENTRIES)
+    }
 }
 
 impl Cooldowns {
+    pub fn with_cap(cap: usize) -> Cooldowns {
+        Cooldowns {
+            map: Mutex::new(HashMap::new()),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Makes room for one more entry: stale entries go first, then the one that
+    /// expires soonest.
+    fn make_room(map: &mut HashMap<(String, String), CoolState>, cap: usize, now: Instant) {
+        if map.len() < cap {
+            return;
+        }
+        map.retain(|_, s| s.until + STALE_AFTER > now);
+        while map.len() >= cap {
+            let Some(k) = map
+                .iter()
+                .min_by_key(|(_, s)| s.until)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            map.remove(&k);
+        }
+    }
+
     pub fn get(&self, account: &str, model: &str, now: Instant) -> Option<CoolState> {
         let map = self.map.lock();
         // The common case (nothing cooling) costs no allocation.
@@ -102,6 +148,9 @@ impl Cooldowns {
         let mut map = self.map.lock();
         let key = (account.to_string(), model.to_string());
         let level = map.get(&key).map(|s| s.level).unwrap_or(0);
+        if !map.contains_key(&key) {
+            Self::make_room(&mut map, self.cap, Instant::now());
+        }
         map.insert(
             key,
             CoolState {
@@ -230,5 +279,29 @@ mod tests {
         assert!(c.get("a", "m2", now).is_none());
         assert!(c.get("b", "m1", now).is_some());
         assert_eq!(c.clear_account("nobody", None, now), 0);
+    }
+
+    #[test]
+    fn the_table_stays_within_its_cap_dropping_the_soonest_to_expire() {
+        let c = Cooldowns::with_cap(3);
+        for (m, secs) in [("a", 10), ("b", 5), ("c", 20)] {
+            c.set("acct", m, Duration::from_secs(secs), "x".into(), false);
+        }
+        for i in 0..100 {
+            c.set(
+                "acct",
+                &format!("new-{i}"),
+                Duration::from_secs(60),
+                "x".into(),
+                false,
+            );
+            assert!(c.len() <= 3);
+        }
+        assert!(c.get("acct", "b", Instant::now()).is_none());
+        assert!(c.get("acct", "new-99", Instant::now()).is_some());
+        // Updating an entry that is there never evicts another.
+        c.set("acct", "new-99", Duration::from_secs(1), "x".into(), true);
+        assert_eq!(c.len(), 3);
+        assert!(c.get("acct", "new-98", Instant::now()).is_some());
     }
 }

@@ -136,7 +136,20 @@ fn legacy_login(g: &GlobalArgs) -> Option<LoginArgs> {
 pub fn init_tracing(format: LogFormat, debug: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if debug { "cliproxy=debug,info" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // The AWS SDK's debug output carries signing details (the access key id): never
+    // below info, whatever RUST_LOG asks.
+    for quiet in [
+        "aws_sigv4=info",
+        "aws_smithy_runtime=info",
+        "aws_smithy_runtime_api=info",
+        "aws_sdk_s3=info",
+        "aws_config=info",
+    ] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     use std::io::IsTerminal;
     // Colour codes only on a terminal: service logs (launchd, journald files) stay plain.
     let builder = tracing_subscriber::fmt()

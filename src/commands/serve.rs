@@ -26,7 +26,7 @@ pub(super) async fn run(args: &ServeArgs, global: &GlobalArgs) -> ExitCode {
         Err(e) => return fail(e, EXIT_USAGE),
     };
     init_tracing(global.log_format, ctx.config().debug);
-    match serve(ctx).await {
+    match serve(ctx, overrides).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format!("{e:#}"), 1),
     }
@@ -120,7 +120,9 @@ fn bind_workers(
         .and_then(|probe| probe.local_addr())
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let mut handles = Vec::with_capacity(workers);
+    let slots = server::conn::Slots::new(state.current().config.max_connections);
     for i in 0..workers {
+        let slots = slots.clone();
         let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<std::net::SocketAddr>>();
         let state = state.clone();
         let cancel = cancel.clone();
@@ -147,20 +149,16 @@ fn bind_workers(
                         }
                     };
                     let _ = tx.send(listener.local_addr());
-                    // SSE chunks are small writes: without TCP_NODELAY, Nagle + delayed ACK
-                    // hold them ~40 ms.
-                    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    });
-                    // The peer address decides what counts as local (management).
-                    let app = server::router(state)
-                        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-                    let served = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move { cancel.cancelled().await })
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!(error = %e, "server worker stopped");
-                    }
+                    let app = server::router(state.clone());
+                    let limits = move || {
+                        let snap = state.current();
+                        let t = &snap.config.timeouts;
+                        server::conn::ConnLimits {
+                            header_read: t.header_read(),
+                            idle: t.idle(),
+                        }
+                    };
+                    server::conn::serve(listener, app, slots, limits, cancel).await;
                 });
             })?;
         let got = rx
@@ -174,7 +172,7 @@ fn bind_workers(
     Ok((bound, handles))
 }
 
-async fn serve(ctx: Context) -> anyhow::Result<()> {
+async fn serve(ctx: Context, cli: Overrides) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     server::metrics::install();
@@ -195,11 +193,9 @@ async fn serve(ctx: Context) -> anyhow::Result<()> {
         ConfigSource::File(p) => Some(p.clone()),
         ConfigSource::BuiltinDefault => None,
     };
-    let overrides = Overrides {
-        host: Some(config.host.clone()),
-        port: Some(config.port),
-        ..Default::default()
-    };
+    // Reloads layer the command line on top again; the listener itself is pinned by
+    // `AppState::reload_config`.
+    let overrides = cli;
     let remote = lease_store(&locations);
     let usage_writer = start_usage(&ctx);
     // CLIProxyAPI's rule: a plaintext management secret is stored as its bcrypt hash.

@@ -88,7 +88,7 @@ impl figment::providers::Format for Yaml {
 fn parse_yaml(path: &Path, text: &str) -> Result<Vec<String>, ConfigError> {
     let yaml_err = |e: serde_saphyr::Error| ConfigError::Yaml {
         path: path.display().to_string(),
-        message: e.to_string(),
+        message: yaml_message(&e),
     };
     if text.trim().is_empty() {
         return Ok(Vec::new());
@@ -183,18 +183,101 @@ fn describe(err: figment::Error, source: &ConfigSource) -> String {
                     .map(|p| p.to_ascii_uppercase().replace('-', "_"))
                     .collect::<Vec<_>>()
                     .join("__");
-                format!("environment variable CLIPROXY_{var}: {}", e.kind)
+                format!(
+                    "environment variable CLIPROXY_{var}: {}",
+                    without_value(&e.kind)
+                )
             } else {
                 match source {
                     ConfigSource::File(p) => {
-                        format!("config file {}: key `{key}`: {}", p.display(), e.kind)
+                        format!(
+                            "config file {}: key `{key}`: {}",
+                            p.display(),
+                            without_value(&e.kind)
+                        )
                     }
-                    ConfigSource::BuiltinDefault => format!("key `{key}`: {}", e.kind),
+                    ConfigSource::BuiltinDefault => {
+                        format!("key `{key}`: {}", without_value(&e.kind))
+                    }
                 }
             }
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// What is wrong, without the value: a bad value is often a secret in the wrong place.
+fn without_value(kind: &figment::error::Kind) -> String {
+    use figment::error::{Actual, Kind};
+    // The kind of value found (`string`, `integer`), never the value itself.
+    let found = |a: &Actual| {
+        let s = a.to_string();
+        s.split_whitespace().next().unwrap_or("value").to_string()
+    };
+    match kind {
+        Kind::InvalidType(a, expected) => {
+            format!("invalid type: found a {}, expected {expected}", found(a))
+        }
+        Kind::InvalidValue(a, expected) => {
+            format!("invalid value: found a {}, expected {expected}", found(a))
+        }
+        Kind::InvalidLength(n, expected) => format!("invalid length {n}, expected {expected}"),
+        Kind::UnknownVariant(_, expected) => {
+            format!("unknown variant, expected one of {}", expected.join(", "))
+        }
+        Kind::UnknownField(_, expected) => {
+            format!("unknown field, expected one of {}", expected.join(", "))
+        }
+        Kind::MissingField(f) => format!("missing field `{f}`"),
+        Kind::DuplicateField(f) => format!("duplicate field `{f}`"),
+        Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "number out of range".into(),
+        Kind::Unsupported(a) => format!("unsupported {}", found(a)),
+        Kind::UnsupportedKey(a, _) => format!("unsupported key type {}", found(a)),
+        Kind::Message(_) => "invalid value".into(),
+    }
+}
+
+/// A YAML error as its position and what was wrong, with no source lines (the
+/// neighbouring lines may hold keys) and no quoted values.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let text = redact_quoted(text.lines().next().unwrap_or(""));
+    match e.location() {
+        Some(l) if !text.contains(" line ") => {
+            format!("line {} column {}: {text}", l.line(), l.column())
+        }
+        _ => text,
+    }
+}
+
+/// `text` with every quoted part (`"…"`, `'…'`, `` `…` ``) longer than one character
+/// replaced by `…` (a single character, like a misplaced `[`, is kept).
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut open: Option<(char, String)> = None;
+    for c in text.chars() {
+        match &mut open {
+            Some((q, inner)) if c == *q => {
+                if inner.chars().count() <= 1 {
+                    out.push_str(inner);
+                } else {
+                    out.push('…');
+                }
+                out.push(c);
+                open = None;
+            }
+            Some((_, inner)) => inner.push(c),
+            None if matches!(c, '"' | '\'' | '`') => {
+                out.push(c);
+                open = Some((c, String::new()));
+            }
+            None => out.push(c),
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
 }
 
 fn validate(c: &Config) -> Result<(), ConfigError> {
@@ -262,6 +345,25 @@ fn validate_ampcode(amp: &super::Ampcode) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_values_are_redacted_and_single_characters_kept() {
+        for (text, want) in [
+            (
+                "unknown variant `sk-1`, expected x",
+                "unknown variant `…`, expected x",
+            ),
+            (
+                "illegal placement of '[' indicator",
+                "illegal placement of '[' indicator",
+            ),
+            ("invalid type: string \"abc\"", "invalid type: string \"…\""),
+            ("unterminated \"abc", "unterminated \"…"),
+            ("no quotes", "no quotes"),
+        ] {
+            assert_eq!(redact_quoted(text), want);
+        }
+    }
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let p = dir.join("config.yaml");

@@ -1,6 +1,7 @@
 //! `config.yaml`: CLIProxyAPI's keys (kebab-case, same meanings) plus our `sync:`,
 //! `template:` and per-provider endpoint sections. Loading and layering live in `load`.
 
+mod clip;
 pub mod context;
 pub mod edit;
 mod env;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+pub use clip::{SHOWN_MAX, clip};
 pub use context::Context;
 pub use env::EnvMap;
 pub use load::{ConfigError, ConfigSource, LoadedConfig, Overrides, expand_tilde, load, load_text};
@@ -60,6 +62,13 @@ pub struct Config {
     pub disable_claude_cloak_mode: bool,
     /// Maximum accepted request body, in bytes.
     pub body_limit: usize,
+    /// Web origins whose pages may call the gateway (`*` for any); others are refused.
+    pub allowed_origins: Vec<String>,
+    /// Extra `Host` names a loopback gateway answers to (besides loopback names).
+    pub allowed_hosts: Vec<String>,
+    /// Connections served at once (a small reserve beyond answers `/healthz`).
+    pub max_connections: usize,
+    pub timeouts: Timeouts,
 
     // CLIProxyAPI keys accepted for compatibility but not acted on yet; listed so they
     // do not produce "unknown key" warnings.
@@ -124,6 +133,10 @@ impl Default for Config {
             claude_header_defaults: ClaudeHeaderDefaults::default(),
             disable_claude_cloak_mode: false,
             body_limit: 32 * 1024 * 1024,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            max_connections: 512,
+            timeouts: Timeouts::default(),
             tls: None,
             pprof: None,
             commercial_mode: None,
@@ -183,6 +196,52 @@ pub enum Strategy {
     #[default]
     RoundRobin,
     FillFirst,
+}
+
+/// `timeouts:`, in seconds. None bounds a whole request: a model stream may run for
+/// as long as it keeps going.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Timeouts {
+    /// For a client to send a complete request head (from its first byte, or from
+    /// connecting for the first request).
+    pub header_read: u64,
+    /// For a kept-alive client connection to start its next request.
+    pub idle: u64,
+    /// To connect to an upstream.
+    pub upstream_connect: u64,
+    /// For an upstream to start answering (the status line of a stream, the whole
+    /// answer's head otherwise) once the request is sent.
+    pub upstream_first_byte: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read: 30,
+            idle: 120,
+            upstream_connect: 15,
+            upstream_first_byte: 600,
+        }
+    }
+}
+
+impl Timeouts {
+    fn secs(s: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(s.max(1))
+    }
+    pub fn header_read(&self) -> std::time::Duration {
+        Self::secs(self.header_read)
+    }
+    pub fn idle(&self) -> std::time::Duration {
+        Self::secs(self.idle)
+    }
+    pub fn upstream_connect(&self) -> std::time::Duration {
+        Self::secs(self.upstream_connect)
+    }
+    pub fn upstream_first_byte(&self) -> std::time::Duration {
+        Self::secs(self.upstream_first_byte)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

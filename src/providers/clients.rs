@@ -22,7 +22,14 @@ impl std::fmt::Debug for HttpClients {
     }
 }
 
-fn build(proxy: &str, follow_redirects: bool) -> anyhow::Result<reqwest::Client> {
+/// Connect timeout when none is configured (`timeouts.upstream-connect`).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn build(
+    proxy: &str,
+    follow_redirects: bool,
+    connect: Duration,
+) -> anyhow::Result<reqwest::Client> {
     let redirects = if follow_redirects {
         reqwest::redirect::Policy::default()
     } else {
@@ -30,7 +37,7 @@ fn build(proxy: &str, follow_redirects: bool) -> anyhow::Result<reqwest::Client>
     };
     let mut b = reqwest::Client::builder()
         .redirect(redirects)
-        .connect_timeout(Duration::from_secs(15))
+        .connect_timeout(connect)
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
@@ -44,32 +51,47 @@ fn build(proxy: &str, follow_redirects: bool) -> anyhow::Result<reqwest::Client>
 impl HttpClients {
     /// Client for an entry's `proxy-url` (`None` → the global one; `direct`/`none` → no proxy).
     pub fn get(&self, entry: Option<&str>, global: &str) -> anyhow::Result<reqwest::Client> {
+        self.get_timed(entry, global, CONNECT_TIMEOUT)
+    }
+
+    /// [`HttpClients::get`] with a connect timeout.
+    pub fn get_timed(
+        &self,
+        entry: Option<&str>,
+        global: &str,
+        connect: Duration,
+    ) -> anyhow::Result<reqwest::Client> {
         let proxy = match entry.map(str::trim) {
             Some("direct") | Some("none") => "",
             Some(p) if !p.is_empty() => p,
             _ => global.trim(),
         };
-        cached(proxy, true)
+        cached(proxy, true, connect)
     }
 
     /// Client for a reverse proxy: redirects go back to the client as they are (a
     /// browser login flow follows them itself), through the global `proxy-url`.
     pub fn passthrough(&self, global: &str) -> anyhow::Result<reqwest::Client> {
-        cached(global.trim(), false)
+        cached(global.trim(), false, CONNECT_TIMEOUT)
     }
 }
 
-fn cached(proxy: &str, follow_redirects: bool) -> anyhow::Result<reqwest::Client> {
+fn cached(
+    proxy: &str,
+    follow_redirects: bool,
+    connect: Duration,
+) -> anyhow::Result<reqwest::Client> {
     let key = format!(
-        "{}{proxy}",
-        if follow_redirects { "" } else { "passthrough|" }
+        "{}{}|{proxy}",
+        if follow_redirects { "" } else { "passthrough|" },
+        connect.as_millis()
     );
     CLIENTS.with(|cell| {
         let mut map = cell.borrow_mut();
         if let Some(c) = map.get(&key) {
             return Ok(c.clone());
         }
-        let c = build(proxy, follow_redirects)?;
+        let c = build(proxy, follow_redirects, connect)?;
         map.insert(key, c.clone());
         Ok(c)
     })

@@ -43,10 +43,11 @@ pub fn route_dialect(path: &str) -> Dialect {
 pub fn respond(dialect: Dialect, err: &ApiError) -> Response {
     let status =
         StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = crate::config::clip(&err.message);
     if status.is_server_error() {
-        tracing::error!(status = %status, message = %err.message, "request failed");
+        tracing::error!(status = %status, %message, "request failed");
     } else {
-        tracing::debug!(status = %status, message = %err.message, "request rejected");
+        tracing::debug!(status = %status, %message, "request rejected");
     }
     let mut resp = Response::new(Body::from(translate::error_body(dialect, err)));
     *resp.status_mut() = status;

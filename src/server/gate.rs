@@ -9,11 +9,14 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::StreamExt;
-use http::{HeaderMap, Method, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
+use super::browser;
 use super::error::{ApiError, Kind, respond, route_dialect};
 use super::keys;
 use super::state::AppState;
+use crate::config::Config;
+use crate::translate::Dialect;
 
 /// Total bytes of header names and values a request may carry. Far above what API
 /// clients send; hyper's own hard limit (about 400 KiB, answered with an empty 431
@@ -25,6 +28,58 @@ pub struct Gate {
     pub state: Arc<AppState>,
     /// `body-limit` as the router was built with.
     pub body_limit: usize,
+}
+
+fn forbidden(message: &str) -> ApiError {
+    ApiError::new(Kind::Permission, message)
+}
+
+/// The request's host name: the `Host` header, or the URI authority (HTTP/2).
+fn request_host<'a>(headers: &'a HeaderMap, uri: &'a http::Uri) -> Option<&'a str> {
+    headers
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or(""))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+}
+
+/// What browsers may send ([`browser`]): the `Host` a loopback gateway answers to and
+/// the page origin.
+fn check_browser(cfg: &Config, headers: &HeaderMap, uri: &http::Uri) -> Result<(), ApiError> {
+    if !browser::host_allowed(request_host(headers, uri), &cfg.host, &cfg.allowed_hosts) {
+        return Err(forbidden(
+            "this gateway listens on loopback and answers only to loopback host names (add the name to allowed-hosts)",
+        ));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !browser::origin_allowed(origin, &cfg.allowed_origins) {
+            return Err(forbidden(
+                "requests from web pages are refused unless their origin is listed in allowed-origins",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The answer to a CORS preflight from an allowed origin: what the page may send.
+fn preflight(origin: &HeaderValue, headers: &HeaderMap) -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    if let Some(asked) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    resp
 }
 
 /// Why a request is turned away before its handler runs.
@@ -101,6 +156,20 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 
 pub async fn admit(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
     let dialect = route_dialect(req.uri().path());
+    let cfg = gate.state.current().config.clone();
+    if let Err(e) = check_browser(&cfg, req.headers(), req.uri()) {
+        return respond(dialect, &e);
+    }
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    if let Some(origin) = &origin
+        && req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        // Preflights carry no key; only allowed origins get this far.
+        return preflight(origin, req.headers());
+    }
     match check_head(&gate.state, req.headers(), req.uri().query()) {
         Ok(Some(label)) => {
             req.extensions_mut().insert(label);
@@ -108,8 +177,34 @@ pub async fn admit(State(gate): State<Gate>, mut req: Request, next: Next) -> Re
         Ok(None) => {}
         Err(e) => return respond(dialect, &e),
     }
+    let mut resp = admit_body(&gate, dialect, req, next).await;
+    if let Some(origin) = origin {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    resp
+}
+
+async fn admit_body(gate: &Gate, dialect: Dialect, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         return next.run(req).await;
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or(""));
+    if req.method() == Method::POST && !browser::is_json(content_type) {
+        return respond(
+            dialect,
+            &ApiError {
+                status: Some(415),
+                ..ApiError::new(
+                    Kind::InvalidRequest,
+                    "the request body must be JSON (Content-Type: application/json)",
+                )
+            },
+        );
     }
     let declared = req
         .headers()

@@ -84,7 +84,11 @@ pub async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-pub async fn render() -> Response {
+pub async fn render(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<super::AppState>>,
+) -> Response {
+    let (cooldowns, cursors) = state.table_sizes();
+    tables(cooldowns, cursors);
     let body = HANDLE
         .get()
         .and_then(|h| h.as_ref())
@@ -125,4 +129,10 @@ pub fn usage_tokens(t: &crate::usage::Tokens) {
             metrics::counter!("cliproxy_tokens_total", "kind" => kind).increment(n);
         }
     }
+}
+
+/// Entries in the tables keyed by client input (bounded; watched for growth).
+pub fn tables(cooldowns: usize, cursors: usize) {
+    metrics::gauge!("cliproxy_cooldown_entries").set(cooldowns as f64);
+    metrics::gauge!("cliproxy_cursor_entries").set(cursors as f64);
 }

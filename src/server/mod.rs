@@ -3,6 +3,8 @@
 //! signals are the `serve` command's (`crate::commands::serve`).
 
 mod amp;
+pub mod browser;
+pub mod conn;
 mod error;
 mod gate;
 pub mod keys;

@@ -13,6 +13,40 @@ use super::state::AppState;
 use crate::auth::credential::AccountState;
 use crate::auth::refresh::{self, Trigger};
 
+/// A config change the running gateway will not take: it would open the gateway wider
+/// than it is (a half-written or emptied file reads as the defaults: no client keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Client keys are configured now and the new config has none.
+    DropsEveryClientKey,
+    /// The listener is on loopback now and the new host is not.
+    WidensListener,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::DropsEveryClientKey => {
+                "the new configuration has no api-keys while the running one has some; refusing to open the gateway (restart to apply on purpose)"
+            }
+            Refusal::WidensListener => {
+                "the new configuration moves the listener from loopback to a wider address; refusing (restart to apply on purpose)"
+            }
+        }
+    }
+}
+
+/// Whether replacing `old` by `new` on a hot reload is refused.
+pub fn refusal(old: &crate::config::Config, new: &crate::config::Config) -> Option<Refusal> {
+    if !old.api_keys.is_empty() && new.api_keys.is_empty() {
+        return Some(Refusal::DropsEveryClientKey);
+    }
+    if old.is_loopback() && !new.is_loopback() {
+        return Some(Refusal::WidensListener);
+    }
+    None
+}
+
 enum Change {
     Auth,
     Config,
@@ -23,6 +57,38 @@ fn is_auth_file(p: &Path) -> bool {
         && !p
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// Whether an event can mean new content. Reads (opens, closes without writing,
+/// access times) cannot: counting them made the watcher wake itself by reading.
+pub fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+    match kind {
+        // Closing a file written in place is the end of a write.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        _ => true,
+    }
+}
+
+/// What the auth folder holds: names and content hashes of its auth files.
+fn auth_fingerprint(dir: &Path) -> Vec<(std::ffi::OsString, String)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| is_auth_file(&e.path()))
+        .map(|e| {
+            let hash = std::fs::read(e.path())
+                .map(|b| crate::store::sha256_hex(&b))
+                .unwrap_or_default();
+            (e.file_name(), hash)
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Keeps the returned watcher alive for as long as reloads should happen.
@@ -46,6 +112,9 @@ pub fn watch(
             let mut auth = false;
             let mut cfg = false;
             for ev in events {
+                if !changes_content(&ev.kind) {
+                    continue;
+                }
                 for p in &ev.paths {
                     if p.parent() == Some(auth_dir_c.as_path()) && is_auth_file(p) {
                         auth = true;
@@ -77,6 +146,7 @@ pub fn watch(
         }
     }
     tracker.spawn(async move {
+        let mut last_auth = auth_fingerprint(&state.auth_dir);
         let mut last_cfg_hash = state
             .config_path
             .as_ref()
@@ -99,9 +169,12 @@ pub fn watch(
             if cfg {
                 let hash = state.config_path.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| crate::store::sha256_hex(&b));
                 if hash != last_cfg_hash {
+                    // Each content is judged once: a rejected file is not re-read and
+                    // re-reported until it changes again.
+                    last_cfg_hash = hash;
                     match state.reload_config() {
                         Ok(()) => {
-                            last_cfg_hash = hash;
+                            last_auth = auth_fingerprint(&state.auth_dir);
                             continue;
                         }
                         Err(e) => tracing::error!(error = %e, "config change rejected; keeping the running configuration"),
@@ -109,7 +182,12 @@ pub fn watch(
                 }
             }
             if auth {
-                state.reload_auth();
+                // Events without new content (a rewrite with the same bytes) change nothing.
+                let now = auth_fingerprint(&state.auth_dir);
+                if now != last_auth {
+                    last_auth = now;
+                    state.reload_auth();
+                }
             }
         }
     });
@@ -161,10 +239,11 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
                 continue;
             }
             let entry_proxy = acc.file.read().str_field("proxy_url").map(str::to_string);
-            let client = match state
-                .clients
-                .get(entry_proxy.as_deref(), &snap.config.proxy_url)
-            {
+            let client = match state.clients.get_timed(
+                entry_proxy.as_deref(),
+                &snap.config.proxy_url,
+                snap.config.timeouts.upstream_connect(),
+            ) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "no HTTP client for refresh");
@@ -178,6 +257,114 @@ pub async fn refresh_loop(state: Arc<AppState>, cancel: CancellationToken) {
                 let _ = refresh::refresh(&acc, Trigger::Proactive, &env).await;
             });
             busy.insert(task.id(), name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Secret};
+
+    fn cfg(host: &str, keys: &[&str]) -> Config {
+        Config {
+            host: host.to_string(),
+            api_keys: keys.iter().map(|k| Secret::new(*k)).collect(),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn only_events_that_can_change_content_count() {
+        use notify::EventKind;
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
+            RenameMode,
+        };
+        let cases = [
+            (EventKind::Access(AccessKind::Open(AccessMode::Read)), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                false,
+            ),
+            (EventKind::Access(AccessKind::Read), false),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+                false,
+            ),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                true,
+            ),
+            (EventKind::Create(CreateKind::File), true),
+            (
+                EventKind::Modify(ModifyKind::Data(DataChange::Content)),
+                true,
+            ),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
+            (EventKind::Remove(RemoveKind::File), true),
+            (EventKind::Any, true),
+        ];
+        for (kind, want) in cases {
+            assert_eq!(changes_content(&kind), want, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn reloads_that_open_the_gateway_are_refused() {
+        use Refusal::*;
+        let cases = [
+            (
+                "keys kept",
+                cfg("127.0.0.1", &["a"]),
+                cfg("127.0.0.1", &["b"]),
+                None,
+            ),
+            (
+                "keys dropped",
+                cfg("127.0.0.1", &["a"]),
+                cfg("127.0.0.1", &[]),
+                Some(DropsEveryClientKey),
+            ),
+            (
+                "keyless stays keyless",
+                cfg("127.0.0.1", &[]),
+                cfg("::1", &[]),
+                None,
+            ),
+            (
+                "keys added",
+                cfg("127.0.0.1", &[]),
+                cfg("127.0.0.1", &["a"]),
+                None,
+            ),
+            (
+                "loopback to any",
+                cfg("127.0.0.1", &["a"]),
+                cfg("0.0.0.0", &["a"]),
+                Some(WidensListener),
+            ),
+            (
+                "loopback to a LAN address",
+                cfg("localhost", &["a"]),
+                cfg("192.168.1.2", &["a"]),
+                Some(WidensListener),
+            ),
+            (
+                "wide to loopback",
+                cfg("0.0.0.0", &["a"]),
+                cfg("127.0.0.1", &["a"]),
+                None,
+            ),
+            (
+                "wide stays wide",
+                cfg("0.0.0.0", &["a"]),
+                cfg("10.0.0.1", &["a"]),
+                None,
+            ),
+        ];
+        for (what, old, new, want) in cases {
+            assert_eq!(refusal(&old, &new), want, "{what}");
         }
     }
 }

@@ -26,6 +26,15 @@ pub struct Snapshot {
     pub broken: Vec<AuthFileError>,
 }
 
+/// Why a changed config.yaml was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("{}", .0.message())]
+    Refused(super::reload::Refusal),
+}
+
 pub struct AppState {
     pub snapshot: ArcSwap<Snapshot>,
     pub cooldowns: Cooldowns,
@@ -180,17 +189,26 @@ impl AppState {
         }));
     }
 
-    /// Re-reads config.yaml; a broken file is reported and the running config kept.
-    pub fn reload_config(&self) -> Result<(), config::ConfigError> {
+    /// Re-reads config.yaml. A broken file, or one that would drop every client key or
+    /// widen the listener ([`super::reload::refusal`]), is reported and the running
+    /// config kept.
+    pub fn reload_config(&self) -> Result<(), ReloadError> {
         let loaded = config::load(self.config_path.as_deref(), &self.env, &self.overrides)?;
         for k in &loaded.unknown_keys {
             tracing::warn!(key = %k, "unknown config key (ignored)");
         }
         let old = self.current().config.clone();
-        if old.host != loaded.config.host || old.port != loaded.config.port {
-            tracing::warn!("host/port changes take effect after a restart");
+        if let Some(why) = super::reload::refusal(&old, &loaded.config) {
+            return Err(ReloadError::Refused(why));
         }
-        self.rebuild(Arc::new(loaded.config));
+        let mut config = loaded.config;
+        if old.host != config.host || old.port != config.port {
+            tracing::warn!("host/port changes take effect after a restart");
+            // The listener is what it was; checks that depend on it must see that.
+            config.host = old.host.clone();
+            config.port = old.port;
+        }
+        self.rebuild(Arc::new(config));
         tracing::info!("configuration reloaded");
         Ok(())
     }
@@ -199,7 +217,14 @@ impl AppState {
         self.rebuild(self.current().config.clone());
     }
 
-    /// Round-robin cursor for a model (bounded map, like CLIProxyAPI's 4096 keys).
+    /// Entries in the tables keyed by client input: (cooldowns, cursors).
+    pub fn table_sizes(&self) -> (usize, usize) {
+        (self.cooldowns.len(), self.cursors.lock().len())
+    }
+
+    /// Round-robin cursor for a model (bounded map, like CLIProxyAPI's 4096 keys; only
+    /// models some route serves get here, and their names are bounded by
+    /// [`crate::translate::MAX_MODEL_LEN`]).
     pub fn next_cursor(&self, model: &str) -> usize {
         let mut c = self.cursors.lock();
         if let Some(slot) = c.get_mut(model) {

@@ -122,7 +122,13 @@ pub enum ProbeError {
     Json(String),
     #[error("request body has no `model` field")]
     NoModel,
+    #[error("`model` is {0} bytes long; model names are at most {MAX_MODEL_LEN}")]
+    ModelTooLong(usize),
 }
+
+/// Longest model name accepted: real names are far shorter, and names become keys of
+/// the gateway's cooldown and cursor tables and appear in logs.
+pub const MAX_MODEL_LEN: usize = 256;
 
 /// A request body must be an object (serde would also read a struct from an array).
 pub fn require_object(body: &[u8]) -> Result<(), ProbeError> {
@@ -137,12 +143,15 @@ pub fn require_object(body: &[u8]) -> Result<(), ProbeError> {
 /// Reads `model` and `stream`; the rest of the body is skipped without being built.
 pub fn probe(body: &[u8]) -> Result<Probe, ProbeError> {
     require_object(body)?;
-    let raw: RawProbe =
-        serde_json::from_slice(body).map_err(|e| ProbeError::Json(e.to_string()))?;
+    let raw: RawProbe = serde_json::from_slice(body)
+        .map_err(|e| ProbeError::Json(crate::config::clip(&e.to_string()).into_owned()))?;
     let model = raw
         .model
         .filter(|m| !m.is_empty())
         .ok_or(ProbeError::NoModel)?;
+    if model.len() > MAX_MODEL_LEN {
+        return Err(ProbeError::ModelTooLong(model.len()));
+    }
     Ok(Probe {
         model,
         stream: raw.stream.unwrap_or(false),
@@ -391,6 +400,7 @@ pub fn translate_request(
         return rewrite_model(body, upstream_model).map_err(|e| match e {
             ProbeError::Json(m) => TranslateError::Json(m),
             ProbeError::NoModel => TranslateError::Invalid("no model".into()),
+            e @ ProbeError::ModelTooLong(_) => TranslateError::Invalid(e.to_string()),
         });
     }
     if !supports(from, to) {
@@ -441,6 +451,7 @@ pub fn translate_response(
         return rewrite_model(body, client_model).map_err(|e| match e {
             ProbeError::Json(m) => TranslateError::Json(m),
             ProbeError::NoModel => TranslateError::Invalid("no model".into()),
+            e @ ProbeError::ModelTooLong(_) => TranslateError::Invalid(e.to_string()),
         });
     }
     let resp = parse_response(from, body)?;

@@ -179,12 +179,17 @@ fn log_failure(route: &Route, attempt: &Attempt, cool: Option<&policy::Cool>) {
     match attempt {
         Attempt::Upstream { status, .. } => {
             let cooldown_s = cool.map_or(0, |c| c.duration.as_secs());
-            tracing::warn!(%account, model = %route.upstream_model, %status, cooldown_s, "upstream error; trying another account");
+            let model = crate::config::clip(&route.upstream_model);
+            tracing::warn!(%account, %model, %status, cooldown_s, "upstream error; trying another account");
         }
         Attempt::Transport(msg) => {
-            tracing::warn!(%account, error = %msg, "upstream failed; trying another account");
+            let error = crate::config::clip(msg);
+            tracing::warn!(%account, %error, "upstream failed; trying another account");
         }
-        Attempt::Skipped(why) => tracing::warn!(%account, error = %why, "skipping account"),
+        Attempt::Skipped(why) => {
+            let error = crate::config::clip(why);
+            tracing::warn!(%account, %error, "skipping account");
+        }
         Attempt::Done(_) | Attempt::Untranslatable(_) => {}
     }
 }

@@ -165,12 +165,39 @@ fn request_body(
     }
 }
 
+/// An upstream that sent nothing within `after` (`timeouts.upstream-first-byte`).
+fn timed_out(dialect: Dialect, after: std::time::Duration) -> Attempt {
+    let err = crate::translate::ir::ApiError {
+        status: Some(504),
+        ..crate::translate::ir::ApiError::new(
+            crate::translate::ir::ErrorKind::Api,
+            format!(
+                "the upstream sent no answer within {} s (timeouts.upstream-first-byte)",
+                after.as_secs()
+            ),
+        )
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Attempt::Upstream {
+        status: StatusCode::GATEWAY_TIMEOUT,
+        headers,
+        body: translate::error_body(dialect, &err),
+    }
+}
+
 /// How the 2xx answer is to be turned into the client's.
 struct Shape {
     status: StatusCode,
     upstream: Dialect,
     translating: bool,
     envelope: Option<&'static str>,
+    /// When a stream's first byte is due (`timeouts.upstream-first-byte`).
+    deadline: tokio::time::Instant,
+    first_byte: std::time::Duration,
 }
 
 /// Sends `call` on `route` with `token`.
@@ -192,10 +219,11 @@ pub async fn send(
         Ok(b) => b,
         Err(e) => return Attempt::Untranslatable(e),
     };
-    let client = match state
-        .clients
-        .get(route.cred.proxy_url.as_deref(), &cfg.proxy_url)
-    {
+    let client = match state.clients.get_timed(
+        route.cred.proxy_url.as_deref(),
+        &cfg.proxy_url,
+        cfg.timeouts.upstream_connect(),
+    ) {
         Ok(c) => c,
         Err(e) => return Attempt::Transport(e.to_string()),
     };
@@ -225,9 +253,16 @@ pub async fn send(
     if let Some(site) = &site {
         urls.extend(cloudcode::alternate_urls(site, &out.url));
     }
-    let resp = match post_in_order(&client, &urls, &out).await {
-        Ok(r) => r,
-        Err(e) => return Attempt::Transport(format!("upstream unreachable: {}", e.without_url())),
+    let first_byte = cfg.timeouts.upstream_first_byte();
+    let deadline = tokio::time::Instant::now() + first_byte;
+    let resp = match tokio::time::timeout_at(deadline, post_in_order(&client, &urls, &out)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return Attempt::Transport(format!("upstream unreachable: {}", e.without_url()));
+        }
+        // Answered as the upstream's 504: it cools this route like an upstream 5xx and
+        // is what the client sees when no other route answers.
+        Err(_) => return timed_out(call.dialect, first_byte),
     };
     let status = resp.status();
     let translating = upstream != call.dialect;
@@ -252,6 +287,8 @@ pub async fn send(
         upstream,
         translating,
         envelope: provider.envelope(),
+        deadline,
+        first_byte,
     };
     if counting {
         counted(call, shape, resp).await
@@ -378,6 +415,7 @@ async fn whole(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Response)
         upstream,
         translating,
         envelope,
+        ..
     } = shape;
     if !translating && envelope.is_none() {
         // Streamed through as it arrives; clients read a sized body, so keep the length.
@@ -425,6 +463,8 @@ async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Respon
         status,
         upstream,
         envelope,
+        deadline,
+        first_byte,
         ..
     } = shape;
     let framing = if call.json_array {
@@ -442,7 +482,10 @@ async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Respon
         translate: reframing.then_some(translator),
     };
     let mut chunks = resp.bytes_stream();
-    let first = match chunks.next().await {
+    let Ok(first) = tokio::time::timeout_at(deadline, chunks.next()).await else {
+        return timed_out(call.dialect, first_byte);
+    };
+    let first = match first {
         Some(Ok(b)) => b,
         Some(Err(e)) => {
             return Attempt::Transport(format!(
