@@ -62,6 +62,7 @@ pub fn parse_request(v: &Value) -> Result<Request, TranslateError> {
                     .get("input_schema")
                     .cloned()
                     .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                ..Tool::default()
             });
         }
     }
@@ -361,6 +362,7 @@ fn parse_usage(u: &Value) -> Usage {
         output: get_u64(u, "output_tokens"),
         cache_read: get_u64(u, "cache_read_input_tokens"),
         cache_creation: get_u64(u, "cache_creation_input_tokens"),
+        ..Usage::default()
     }
 }
 

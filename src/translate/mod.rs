@@ -9,6 +9,7 @@
 pub mod anthropic;
 pub mod ir;
 pub mod openai_chat;
+pub mod responses;
 #[cfg(test)]
 mod scenarios;
 mod sse;

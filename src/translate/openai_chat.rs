@@ -146,6 +146,7 @@ pub fn parse_request(v: &Value) -> Result<Request, TranslateError> {
                 .get("parameters")
                 .cloned()
                 .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            ..Tool::default()
         });
     }
     r.tool_choice = match obj.get("tool_choice") {
@@ -398,6 +399,7 @@ fn parse_usage(u: &Value) -> Usage {
         output: get_u64(u, "completion_tokens"),
         cache_read: cached,
         cache_creation: None,
+        ..Usage::default()
     }
 }
 
