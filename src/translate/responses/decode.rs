@@ -51,40 +51,48 @@ impl StreamDecoder {
         let Ok(ev) = serde_json::from_str::<EventIn>(data) else {
             return;
         };
-        match ev {
-            EventIn::Created { response } | EventIn::InProgress { response } => {
-                self.start(&response, out)
+        let EventIn {
+            kind,
+            response,
+            output_index,
+            item,
+            item_id,
+            summary_index,
+            delta,
+            arguments,
+            code,
+            message,
+            error,
+        } = ev;
+        let delta = delta.unwrap_or_default();
+        match kind.as_str() {
+            "response.created" | "response.in_progress" => {
+                self.start(&response.unwrap_or_default(), out)
             }
-            EventIn::ItemAdded { output_index, item } => {
+            "response.output_item.added" => {
                 self.start(&ResponseIn::default(), out);
-                self.added(output_index, item, out);
+                if let Some(item) = item {
+                    self.added(output_index, item, out);
+                }
             }
-            EventIn::ItemDone { output_index, item } => {
+            "response.output_item.done" => {
                 self.start(&ResponseIn::default(), out);
-                self.item_done(output_index, item, out);
+                if let Some(item) = item {
+                    self.item_done(output_index, item, out);
+                }
             }
-            EventIn::TextDelta {
-                item_id,
-                output_index,
-                delta,
-            } => {
+            "response.output_text.delta" | "response.refusal.delta" => {
                 let i = self.find_or_add(item_id, output_index, Kind::Message, out);
                 self.items[i].streamed = true;
                 if !delta.is_empty() {
                     out.push(Event::Text(delta));
                 }
             }
-            EventIn::SummaryDelta {
-                item_id,
-                output_index,
-                summary_index,
-                delta,
-            } => {
+            "response.reasoning_summary_text.delta" => {
                 let i = self.find_or_add(item_id, output_index, Kind::Reasoning, out);
                 let item = &mut self.items[i];
                 // Summary parts join with a blank line, as in a non-stream response.
-                if item.streamed && summary_index.is_some() && summary_index != item.summary_index
-                {
+                if item.streamed && summary_index.is_some() && summary_index != item.summary_index {
                     out.push(Event::Thinking("\n\n".into()));
                 }
                 item.summary_index = summary_index;
@@ -93,22 +101,14 @@ impl StreamDecoder {
                     out.push(Event::Thinking(delta));
                 }
             }
-            EventIn::ReasoningDelta {
-                item_id,
-                output_index,
-                delta,
-            } => {
+            "response.reasoning_text.delta" => {
                 let i = self.find_or_add(item_id, output_index, Kind::Reasoning, out);
                 self.items[i].streamed = true;
                 if !delta.is_empty() {
                     out.push(Event::Thinking(delta));
                 }
             }
-            EventIn::ArgsDelta {
-                item_id,
-                output_index,
-                delta,
-            } => {
+            "response.function_call_arguments.delta" => {
                 if let Some(i) = self.find(item_id.as_deref(), output_index)
                     && let Kind::Tool(index) = self.items[i].kind
                 {
@@ -121,11 +121,7 @@ impl StreamDecoder {
                     }
                 }
             }
-            EventIn::ArgsDone {
-                item_id,
-                output_index,
-                arguments,
-            } => {
+            "response.function_call_arguments.done" => {
                 if let Some(i) = self.find(item_id.as_deref(), output_index)
                     && let Kind::Tool(index) = self.items[i].kind
                     && !self.items[i].streamed
@@ -135,22 +131,20 @@ impl StreamDecoder {
                     out.push(Event::ToolArgs { index, fragment: a });
                 }
             }
-            EventIn::Completed { response } | EventIn::Incomplete { response } => {
+            "response.completed" | "response.incomplete" => {
+                let response = response.unwrap_or_default();
                 self.start(&response, out);
                 self.completed(response, out);
             }
-            EventIn::Failed { response } => {
+            "response.failed" => {
                 self.ended = true;
+                let e = response.and_then(|r| r.error);
                 out.push(Event::Error(api_error(
-                    response.error.as_ref(),
+                    e.as_ref(),
                     "upstream response failed",
                 )));
             }
-            EventIn::Error {
-                code,
-                message,
-                error,
-            } => {
+            "error" => {
                 self.ended = true;
                 let flat = ErrorIn {
                     code,
@@ -162,7 +156,7 @@ impl StreamDecoder {
                     "upstream stream error",
                 )));
             }
-            EventIn::Other => {}
+            _ => {}
         }
     }
 
@@ -195,7 +189,10 @@ impl StreamDecoder {
 
     fn find(&self, item_id: Option<&str>, output_index: Option<u64>) -> Option<usize> {
         if let Some(id) = item_id
-            && let Some(i) = self.items.iter().position(|it| it.id.as_deref() == Some(id))
+            && let Some(i) = self
+                .items
+                .iter()
+                .position(|it| it.id.as_deref() == Some(id))
         {
             return Some(i);
         }

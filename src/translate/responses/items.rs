@@ -9,8 +9,8 @@ use super::wire::{ContentIn, ImageUrlIn, ItemIn, ItemOut, PartIn, SummaryOut, Te
 /// What one input or output item contributes to the IR.
 #[derive(Debug, PartialEq)]
 pub(super) enum Converted {
-    /// A `system` / `developer` message.
-    System(String),
+    /// A `system` / `developer` message: its text parts.
+    System(Vec<String>),
     /// A user or assistant message.
     Message(Role, Vec<Part>),
     /// A tool call or reasoning (assistant side) or a tool result (user side).
@@ -25,14 +25,15 @@ pub(super) fn convert(item: ItemIn) -> Converted {
         .unwrap_or(if item.role.is_some() { "message" } else { "" });
     match kind {
         "message" => match item.role.as_deref() {
-            Some("system") | Some("developer") => {
-                let text = text_of(item.content);
-                if text.is_empty() {
-                    Converted::Skip
-                } else {
-                    Converted::System(text)
-                }
-            }
+            Some("system") | Some("developer") => Converted::System(
+                parts_of(item.content)
+                    .into_iter()
+                    .filter_map(|p| match p {
+                        Part::Text(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
             Some("assistant") => Converted::Message(Role::Assistant, parts_of(item.content)),
             Some("user") => Converted::Message(Role::User, parts_of(item.content)),
             _ => Converted::Skip,
@@ -103,7 +104,7 @@ pub(super) fn thinking_of(
         })
         .collect();
     if texts.is_empty()
-        && let Some(ContentIn::Parts(parts)) = content
+        && let Some(ContentIn::Items(parts)) = content
     {
         texts = parts
             .into_iter()
@@ -121,29 +122,18 @@ pub(super) fn thinking_of(
     Some(Part::Thinking { text, signature })
 }
 
-fn text_of(c: Option<ContentIn>) -> String {
-    parts_of(c)
-        .into_iter()
-        .filter_map(|p| match p {
-            Part::Text(t) => Some(t),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Message (or tool output) content → text and image parts.
 pub(super) fn parts_of(c: Option<ContentIn>) -> Vec<Part> {
     match c {
         None => Vec::new(),
         Some(ContentIn::Text(t)) if t.is_empty() => Vec::new(),
         Some(ContentIn::Text(t)) => vec![Part::Text(t)],
-        Some(ContentIn::Parts(parts)) => parts
+        Some(ContentIn::Items(parts)) => parts
             .into_iter()
             .filter_map(|p| match p {
-                PartIn::InputText { text } | PartIn::OutputText { text } | PartIn::Text { text } => {
-                    Some(Part::Text(text))
-                }
+                PartIn::InputText { text }
+                | PartIn::OutputText { text }
+                | PartIn::Text { text } => Some(Part::Text(text)),
                 PartIn::Refusal { refusal } => Some(Part::Text(refusal)),
                 PartIn::InputImage {
                     image_url: Some(ImageUrlIn::Url(u) | ImageUrlIn::Object { url: u }),

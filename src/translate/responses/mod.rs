@@ -23,6 +23,8 @@ mod request;
 mod response;
 mod wire;
 
+#[cfg(test)]
+mod tests;
 
 pub use decode::StreamDecoder;
 pub use encode::StreamEncoder;
@@ -76,7 +78,10 @@ fn now() -> i64 {
 
 /// Responses `input_tokens` include cached ones; the IR's `input` does not.
 fn usage_from_wire(u: &UsageIn) -> Usage {
-    let cached = u.input_tokens_details.as_ref().and_then(|d| d.cached_tokens);
+    let cached = u
+        .input_tokens_details
+        .as_ref()
+        .and_then(|d| d.cached_tokens);
     Usage {
         input: u
             .input_tokens
@@ -138,15 +143,20 @@ fn error_code(kind: ErrorKind) -> &'static str {
 /// An error `code` or `type` seen in a Responses stream or body → kind.
 fn kind_from_code(code: &str) -> ErrorKind {
     match code {
-        "rate_limit_exceeded" | "rate_limit_error" | "insufficient_quota"
-        | "usage_limit_reached" | "usage_not_included" => ErrorKind::RateLimit,
+        "rate_limit_exceeded"
+        | "rate_limit_error"
+        | "insufficient_quota"
+        | "usage_limit_reached"
+        | "usage_not_included" => ErrorKind::RateLimit,
         "server_is_overloaded" | "slow_down" | "overloaded" | "overloaded_error" => {
             ErrorKind::Overloaded
         }
-        "invalid_request_error" | "invalid_prompt" | "context_length_exceeded"
-        | "invalid_image" | "invalid_encrypted_content" | "invalid_request" => {
-            ErrorKind::InvalidRequest
-        }
+        "invalid_request_error"
+        | "invalid_prompt"
+        | "context_length_exceeded"
+        | "invalid_image"
+        | "invalid_encrypted_content"
+        | "invalid_request" => ErrorKind::InvalidRequest,
         "invalid_api_key" | "authentication_error" | "token_invalidated" => {
             ErrorKind::Authentication
         }

@@ -9,7 +9,7 @@ use super::super::TranslateError;
 use super::super::ir::{Effort, Message, Part, Reasoning, Request, Role, Tool, ToolChoice};
 use super::items::{Converted, convert, image_url};
 use super::parse_json;
-use super::wire::{InputIn, InstructionsIn, ItemIn, RequestIn, ToolChoiceIn};
+use super::wire::{ItemIn, RequestIn, TextOr, ToolChoiceIn};
 
 fn parse_effort(s: &str) -> Option<Reasoning> {
     match s {
@@ -27,7 +27,7 @@ fn parse_effort(s: &str) -> Option<Reasoning> {
 fn push(r: &mut Request, c: Converted) {
     match c {
         Converted::Skip => {}
-        Converted::System(t) => r.system.push(t),
+        Converted::System(texts) => r.system.extend(texts),
         Converted::Message(Role::Assistant, parts) => {
             if let Some(m) = r.messages.last_mut().filter(|m| m.role == Role::Assistant) {
                 m.parts.extend(parts);
@@ -69,8 +69,8 @@ pub fn parse_request(body: &[u8]) -> Result<Request, TranslateError> {
         ..Request::default()
     };
     match raw.instructions {
-        Some(InstructionsIn::Text(t)) if !t.is_empty() => r.system.push(t),
-        Some(InstructionsIn::Items(items)) => {
+        Some(TextOr::Text(t)) if !t.is_empty() => r.system.push(t),
+        Some(TextOr::Items(items)) => {
             for item in items {
                 let item = ItemIn {
                     role: item.role.or_else(|| Some("developer".into())),
@@ -82,11 +82,11 @@ pub fn parse_request(body: &[u8]) -> Result<Request, TranslateError> {
         _ => {}
     }
     match raw.input {
-        Some(InputIn::Text(t)) => r.messages.push(Message {
+        Some(TextOr::Text(t)) => r.messages.push(Message {
             role: Role::User,
             parts: vec![Part::Text(t)],
         }),
-        Some(InputIn::Items(items)) => {
+        Some(TextOr::Items(items)) => {
             for item in items {
                 push(&mut r, convert(item));
             }

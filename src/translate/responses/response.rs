@@ -22,12 +22,10 @@ pub(super) fn stop_of(
     has_calls: bool,
 ) -> Option<StopReason> {
     match status {
-        Some("incomplete") => Some(
-            match incomplete.and_then(|i| i.reason.as_deref()) {
-                Some("content_filter") => StopReason::Refusal,
-                _ => StopReason::MaxTokens,
-            },
-        ),
+        Some("incomplete") => Some(match incomplete.and_then(|i| i.reason.as_deref()) {
+            Some("content_filter") => StopReason::Refusal,
+            _ => StopReason::MaxTokens,
+        }),
         Some("completed") | None if has_calls => Some(StopReason::ToolUse),
         Some("completed") | None => Some(StopReason::EndTurn),
         _ => None,
@@ -89,7 +87,11 @@ pub(super) fn response_to_ir(r: ResponseIn) -> Result<Response, TranslateError> 
     Ok(Response {
         id: r.id.unwrap_or_default(),
         model: r.model.unwrap_or_default(),
-        stop: stop_of(r.status.as_deref(), r.incomplete_details.as_ref(), has_calls),
+        stop: stop_of(
+            r.status.as_deref(),
+            r.incomplete_details.as_ref(),
+            has_calls,
+        ),
         usage: r.usage.as_ref().map(usage_from_wire).unwrap_or_default(),
         parts,
     })

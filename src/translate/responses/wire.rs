@@ -2,6 +2,10 @@
 //! and unknown `type`s (they become `Other`); outbound types serialize exactly what
 //! clients and upstreams expect.
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -25,18 +29,42 @@ pub(super) struct RequestIn {
     pub metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum InstructionsIn {
+/// A string or a list, as `instructions`, `input`, `content` and `output` may be.
+/// Hand-written rather than `untagged` so errors inside the list keep their path.
+#[derive(Debug)]
+pub(super) enum TextOr<T> {
     Text(String),
-    Items(Vec<ItemIn>),
+    Items(Vec<T>),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum InputIn {
-    Text(String),
-    Items(Vec<ItemIn>),
+pub(super) type InstructionsIn = TextOr<ItemIn>;
+pub(super) type InputIn = TextOr<ItemIn>;
+pub(super) type ContentIn = TextOr<PartIn>;
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TextOr<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = TextOr<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an array")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(TextOr::Text(s.to_owned()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(TextOr::Text(s))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(TextOr::Items(items))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
 }
 
 /// Every input and output item kind in one flat shape: items may omit `type` (a bare
@@ -59,13 +87,6 @@ pub(super) struct ItemIn {
     pub input: Option<String>,
     pub summary: Option<Vec<PartIn>>,
     pub encrypted_content: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum ContentIn {
-    Text(String),
-    Parts(Vec<PartIn>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,7 +123,9 @@ pub(super) enum PartIn {
 pub(super) enum ImageUrlIn {
     Url(String),
     /// Chat-style `{"url": …}`.
-    Object { url: String },
+    Object {
+        url: String,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,70 +205,24 @@ pub(super) struct ErrorIn {
     pub message: Option<String>,
 }
 
-/// One SSE event's `data`. Unknown types (`codex.rate_limits`, annotations, …) are `Other`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type")]
-pub(super) enum EventIn {
-    #[serde(rename = "response.created")]
-    Created { response: ResponseIn },
-    #[serde(rename = "response.in_progress")]
-    InProgress { response: ResponseIn },
-    #[serde(rename = "response.output_item.added")]
-    ItemAdded {
-        output_index: Option<u64>,
-        item: ItemIn,
-    },
-    #[serde(rename = "response.output_item.done")]
-    ItemDone {
-        output_index: Option<u64>,
-        item: ItemIn,
-    },
-    #[serde(rename = "response.output_text.delta", alias = "response.refusal.delta")]
-    TextDelta {
-        item_id: Option<String>,
-        output_index: Option<u64>,
-        delta: String,
-    },
-    #[serde(rename = "response.reasoning_summary_text.delta")]
-    SummaryDelta {
-        item_id: Option<String>,
-        output_index: Option<u64>,
-        summary_index: Option<u64>,
-        delta: String,
-    },
-    #[serde(rename = "response.reasoning_text.delta")]
-    ReasoningDelta {
-        item_id: Option<String>,
-        output_index: Option<u64>,
-        delta: String,
-    },
-    #[serde(rename = "response.function_call_arguments.delta")]
-    ArgsDelta {
-        item_id: Option<String>,
-        output_index: Option<u64>,
-        delta: String,
-    },
-    #[serde(rename = "response.function_call_arguments.done")]
-    ArgsDone {
-        item_id: Option<String>,
-        output_index: Option<u64>,
-        arguments: Option<String>,
-    },
-    #[serde(rename = "response.completed")]
-    Completed { response: ResponseIn },
-    #[serde(rename = "response.incomplete")]
-    Incomplete { response: ResponseIn },
-    #[serde(rename = "response.failed")]
-    Failed { response: ResponseIn },
-    #[serde(rename = "error")]
-    Error {
-        code: Option<Value>,
-        message: Option<String>,
-        /// Some upstreams nest the error instead.
-        error: Option<ErrorIn>,
-    },
-    #[serde(other)]
-    Other,
+/// One SSE event's `data`: every event type in one flat shape (one parsing pass, no
+/// buffering; each type uses a few fields). Unknown types (`codex.rate_limits`,
+/// annotations, …) are skipped by the decoder.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct EventIn {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub response: Option<ResponseIn>,
+    pub output_index: Option<u64>,
+    pub item: Option<ItemIn>,
+    pub item_id: Option<String>,
+    pub summary_index: Option<u64>,
+    pub delta: Option<String>,
+    pub arguments: Option<String>,
+    /// `error` events: flat `code` / `message`, or a nested `error`.
+    pub code: Option<Value>,
+    pub message: Option<String>,
+    pub error: Option<ErrorIn>,
 }
 
 // ---------------------------------------------------------------- outbound
