@@ -76,19 +76,23 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-/// Responses `input_tokens` include cached ones; the IR's `input` does not.
+/// Responses `input_tokens` include tokens read from and written to the cache; the
+/// IR's `input` does not.
 fn usage_from_wire(u: &UsageIn) -> Usage {
-    let cached = u
-        .input_tokens_details
-        .as_ref()
-        .and_then(|d| d.cached_tokens);
+    let details = u.input_tokens_details.as_ref();
+    let cached = details.and_then(|d| d.cached_tokens);
+    let written = details
+        .and_then(|d| d.cache_write_tokens)
+        .filter(|w| *w > 0);
+    let uncached = |i: u64| {
+        i.saturating_sub(cached.unwrap_or(0))
+            .saturating_sub(written.unwrap_or(0))
+    };
     Usage {
-        input: u
-            .input_tokens
-            .map(|i| i.saturating_sub(cached.unwrap_or(0))),
+        input: u.input_tokens.map(uncached),
         output: u.output_tokens,
         cache_read: cached,
-        cache_creation: None,
+        cache_creation: written,
         reasoning: u
             .output_tokens_details
             .as_ref()
@@ -103,6 +107,7 @@ fn usage_to_wire(u: &Usage) -> UsageOut {
         input_tokens: input,
         input_tokens_details: InputDetailsOut {
             cached_tokens: u.cache_read.unwrap_or(0),
+            cache_write_tokens: u.cache_creation.unwrap_or(0),
         },
         output_tokens: output,
         output_tokens_details: OutputDetailsOut {

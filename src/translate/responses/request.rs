@@ -174,6 +174,8 @@ struct RequestOut<'a> {
     metadata: Option<&'a Map<String, Value>>,
 }
 
+/// Input items in the shape Codex CLI sends: no item ids (with `store: false` an id
+/// makes the server look the item up and fail), assistant text as `output_text` parts.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum InputItemOut<'a> {
@@ -199,9 +201,17 @@ enum InputItemOut<'a> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ContentOut<'a> {
-    InputText { text: &'a str },
-    OutputText { text: &'a str },
-    InputImage { image_url: Cow<'a, str> },
+    InputText {
+        text: &'a str,
+    },
+    OutputText {
+        text: &'a str,
+    },
+    /// `detail` is required by the API reference (the IR keeps none; `auto` is the default).
+    InputImage {
+        image_url: Cow<'a, str>,
+        detail: &'static str,
+    },
 }
 
 #[derive(Serialize)]
@@ -242,6 +252,7 @@ fn content<'a>(p: &'a Part, role: Role) -> Option<ContentOut<'a>> {
         Part::Text(t) => Some(ContentOut::InputText { text: t }),
         Part::Image(i) if role == Role::User => Some(ContentOut::InputImage {
             image_url: Cow::Owned(image_url(i)),
+            detail: "auto",
         }),
         _ => None,
     }

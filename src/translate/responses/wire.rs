@@ -185,6 +185,7 @@ pub(super) struct UsageIn {
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct InputDetailsIn {
     pub cached_tokens: Option<u64>,
+    pub cache_write_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,6 +298,7 @@ pub(super) struct UsageOut {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub(super) struct InputDetailsOut {
     pub cached_tokens: u64,
+    pub cache_write_tokens: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

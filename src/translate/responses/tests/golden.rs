@@ -13,7 +13,7 @@ pub(super) fn response_obj(status: &str, output: Value, usage: Value) -> Value {
 }
 
 pub(super) fn usage_wire() -> Value {
-    json!({"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1024},
+    json!({"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1024, "cache_write_tokens": 0},
            "output_tokens": 300, "output_tokens_details": {"reasoning_tokens": 256},
            "total_tokens": 1500})
 }

@@ -33,7 +33,7 @@ pub(super) fn codex_request() -> Value {
             {"type": "function_call_output", "call_id": "call_1", "output": "18C sunny"},
             {"type": "function_call_output", "call_id": "call_2", "output": [
                 {"type": "input_text", "text": "a.png"},
-                {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+                {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"}
             ]},
             {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "x"}},
             {"role": "user", "content": "Summarise."}
@@ -192,8 +192,8 @@ fn ir_emits_a_codex_request_and_parses_back() {
                 {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "<environment_context>/repo</environment_context>"}]},
                 {"type": "message", "role": "user", "content": [
                     {"type": "input_text", "text": "What is in this image, and the weather?"},
-                    {"type": "input_image", "image_url": format!("data:image/png;base64,{PNG}")},
-                    {"type": "input_image", "image_url": "https://example.com/cat.jpg"}
+                    {"type": "input_image", "image_url": format!("data:image/png;base64,{PNG}"), "detail": "auto"},
+                    {"type": "input_image", "image_url": "https://example.com/cat.jpg", "detail": "auto"}
                 ]},
                 {"type": "reasoning", "summary": [{"type": "summary_text", "text": "**Plan**"}], "encrypted_content": "gAAAAB-enc"},
                 {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
@@ -202,7 +202,7 @@ fn ir_emits_a_codex_request_and_parses_back() {
                 {"type": "function_call_output", "call_id": "call_1", "output": "18C sunny"},
                 {"type": "function_call_output", "call_id": "call_2", "output": [
                     {"type": "input_text", "text": "a.png"},
-                    {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+                    {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"}
                 ]},
                 {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Summarise."}]}
             ],
@@ -515,4 +515,23 @@ fn error_bodies_have_the_openai_shape() {
         json!({"error": {"message": "Rate limit reached", "type": "rate_limit_error",
                          "param": null, "code": "rate_limit_exceeded"}})
     );
+}
+
+#[test]
+fn usage_counts_cache_reads_and_writes_inside_input_tokens() {
+    let usage = json!({"input_tokens": 1000, "input_tokens_details": {"cached_tokens": 600, "cache_write_tokens": 300},
+                       "output_tokens": 50, "output_tokens_details": {"reasoning_tokens": 20}, "total_tokens": 1050});
+    let body = json!({"id": "resp_1", "status": "completed", "output": [], "usage": usage});
+    let r = parse_response(body.to_string().as_bytes()).expect("parses");
+    assert_eq!(
+        r.usage,
+        Usage {
+            input: Some(100),
+            output: Some(50),
+            cache_read: Some(600),
+            cache_creation: Some(300),
+            reasoning: Some(20),
+        }
+    );
+    assert_eq!(emit_response(&r, "m")["usage"], usage);
 }

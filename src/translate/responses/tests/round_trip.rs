@@ -75,7 +75,7 @@ fn calls_and_outputs() -> [Value; 4] {
         json!({"type": "function_call_output", "call_id": "call_1", "output": "18C sunny"}),
         json!({"type": "function_call_output", "call_id": "call_2", "output": [
             {"type": "input_text", "text": "a.png"},
-            {"type": "input_image", "image_url": "data:image/png;base64,AAAA"}
+            {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"}
         ]}),
     ]
 }
@@ -95,8 +95,8 @@ fn request_through_anthropic() {
             {"type": "message", "role": "user", "content": [
                 {"type": "input_text", "text": "<environment_context>/repo</environment_context>"},
                 {"type": "input_text", "text": "What is in this image, and the weather?"},
-                {"type": "input_image", "image_url": format!("data:image/png;base64,{PNG}")},
-                {"type": "input_image", "image_url": "https://example.com/cat.jpg"}
+                {"type": "input_image", "image_url": format!("data:image/png;base64,{PNG}"), "detail": "auto"},
+                {"type": "input_image", "image_url": "https://example.com/cat.jpg", "detail": "auto"}
             ]},
             {"type": "reasoning", "summary": [{"type": "summary_text", "text": "**Plan**"}], "encrypted_content": "gAAAAB-enc"},
             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
@@ -140,13 +140,13 @@ fn request_through_chat() {
             user_text("<environment_context>/repo</environment_context>"),
             {"type": "message", "role": "user", "content": [
                 {"type": "input_text", "text": "What is in this image, and the weather?"},
-                {"type": "input_image", "image_url": format!("data:image/png;base64,{PNG}")},
-                {"type": "input_image", "image_url": "https://example.com/cat.jpg"}
+                {"type": "input_image", "image_url": format!("data:image/png;base64,{PNG}"), "detail": "auto"},
+                {"type": "input_image", "image_url": "https://example.com/cat.jpg", "detail": "auto"}
             ]},
             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
             c1, c2, o1,
             {"type": "function_call_output", "call_id": "call_2", "output": "a.png"},
-            {"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "data:image/png;base64,AAAA"}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"}]},
             user_text("Summarise.")
         ])
     );
@@ -191,7 +191,7 @@ fn response_through_anthropic_keeps_reasoning_signature_and_cached_usage() {
     );
     assert_eq!(
         out["usage"],
-        json!({"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1024},
+        json!({"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1024, "cache_write_tokens": 0},
                "output_tokens": 300, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 1500})
     );
 }
