@@ -171,11 +171,6 @@ impl StreamDecoder {
         }
     }
 
-    /// Whether a terminal event was seen.
-    pub fn is_ended(&self) -> bool {
-        self.ended
-    }
-
     fn start(&mut self, r: &ResponseIn, out: &mut Vec<Event>) {
         if self.started {
             return;
@@ -210,10 +205,17 @@ impl StreamDecoder {
         out: &mut Vec<Event>,
     ) -> usize {
         self.start(&ResponseIn::default(), out);
-        match self.find(item_id.as_deref(), output_index) {
-            Some(i) => i,
-            None => self.register(item_id, output_index, kind),
+        if let Some(i) = self.find(item_id.as_deref(), output_index) {
+            return i;
         }
+        // Deltas naming no item continue the last one, so they cannot grow the list.
+        if item_id.is_none()
+            && output_index.is_none()
+            && let Some(i) = self.items.len().checked_sub(1)
+        {
+            return i;
+        }
+        self.register(item_id, output_index, kind)
     }
 
     fn register(&mut self, id: Option<String>, output_index: Option<u64>, kind: Kind) -> usize {

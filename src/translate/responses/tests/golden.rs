@@ -535,3 +535,25 @@ fn non_stream_answer_is_rebuilt_from_done_items() {
     assert_eq!(err.kind, ErrorKind::InvalidRequest);
     assert_eq!(err.message, "Your input exceeds the context window");
 }
+
+#[test]
+fn deltas_without_item_references_continue_the_last_item() {
+    let mut events = vec![
+        json!({"type": "response.created", "response": response_obj("in_progress", json!([]), Value::Null)}),
+    ];
+    for _ in 0..3 {
+        events.push(json!({"type": "response.output_text.delta", "delta": "ab"}));
+    }
+    events.push(json!({"type": "response.completed", "response": response_obj("completed", json!([]), Value::Null)}));
+    let got = decode(sse(&events).as_bytes(), usize::MAX);
+    assert_eq!(
+        &got[1..],
+        &[
+            Event::Text("ab".into()),
+            Event::Text("ab".into()),
+            Event::Text("ab".into()),
+            Event::Finish(StopReason::EndTurn),
+            Event::Done
+        ]
+    );
+}
