@@ -64,6 +64,26 @@ pub enum Operation {
     Messages,
     CountTokens,
     ChatCompletions,
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/responses/compact` (never streamed).
+    ResponsesCompact,
+}
+
+impl Operation {
+    /// Whether the operation can be answered as a stream at all.
+    pub fn streams(self) -> bool {
+        !matches!(self, Operation::CountTokens | Operation::ResponsesCompact)
+    }
+}
+
+/// A cooldown an upstream's own error answer asks for (a usage limit with its reset
+/// time), in place of the status-based rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub duration: Duration,
+    /// Shown in errors and `auth list` (`usage limit reached; resets in 2d 3h`).
+    pub reason: String,
 }
 
 /// A fully built upstream request.
@@ -268,6 +288,30 @@ impl Provider {
         }
     }
 
+    /// The cooldown an error answer (`status`, raw upstream `body`) asks for, when the
+    /// provider's answers say (`None`: the status-based rules apply).
+    pub fn limit(self, status: u16, body: &[u8], now: jiff::Timestamp) -> Option<Limit> {
+        match self {
+            Provider::Codex => codex::limit(status, body, now),
+            Provider::Claude
+            | Provider::Gemini
+            | Provider::Antigravity
+            | Provider::OpenAiCompat => None,
+        }
+    }
+
+    /// Whether requests of one session (same `prompt_cache_key` / session id) stay on
+    /// the account that served it first while that account is available.
+    pub fn session_affinity(self) -> bool {
+        match self {
+            Provider::Codex => codex::SESSION_AFFINITY,
+            Provider::Claude
+            | Provider::Gemini
+            | Provider::Antigravity
+            | Provider::OpenAiCompat => false,
+        }
+    }
+
     /// The JSON field successful answers are wrapped in (`None`: answers are bare).
     /// Streams carry the wrapper on every `data:` line.
     pub fn envelope(self) -> Option<&'static str> {
@@ -405,7 +449,7 @@ mod tests {
             ..Default::default()
         };
         let headers = HeaderMap::new();
-        for p in [Provider::Codex, Provider::Gemini, Provider::Antigravity] {
+        for p in [Provider::Gemini, Provider::Antigravity] {
             assert!(!p.serves_auth_files(), "{p:?}");
             assert!(p.catalog().is_empty(), "{p:?}");
             assert!(!p.supports(Operation::Messages), "{p:?}");
@@ -430,5 +474,19 @@ mod tests {
         assert!(Provider::Claude.supports(Operation::CountTokens));
         assert!(!Provider::OpenAiCompat.supports(Operation::CountTokens));
         assert!(Provider::OpenAiCompat.supports(Operation::Messages));
+        let codex = Provider::Codex.config_credentials(&Config {
+            codex_api_key: vec![crate::config::ApiKeyEntry {
+                base_url: "http://127.0.0.1:9".into(),
+                ..key.clone()
+            }],
+            ..Default::default()
+        });
+        assert_eq!(codex.len(), 1);
+        assert!(Provider::Codex.serves_auth_files());
+        assert!(Provider::Codex.supports(Operation::Messages));
+        assert!(Provider::Codex.supports(Operation::ResponsesCompact));
+        assert!(!Provider::Codex.supports(Operation::CountTokens));
+        assert!(!Provider::Claude.supports(Operation::ResponsesCompact));
+        assert!(!Provider::OpenAiCompat.supports(Operation::ResponsesCompact));
     }
 }

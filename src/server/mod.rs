@@ -2,6 +2,7 @@
 //! gateway's background work (reloads, proactive refresh). Listeners, runtimes and
 //! signals are the `serve` command's (`crate::commands::serve`).
 
+mod affinity;
 mod error;
 mod gate;
 pub mod keys;
@@ -30,6 +31,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages", post(routes::messages))
         .route("/v1/messages/count_tokens", post(routes::count_tokens))
         .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/responses", post(routes::responses))
+        .route("/v1/responses/compact", post(routes::responses_compact))
         .route("/v1/models", get(routes::models))
         .route("/metrics", get(metrics::render))
         // Before the gate is layered on, so a wrong method is still behind the key check.

@@ -58,6 +58,7 @@ pub mod anthropic;
 mod error;
 pub mod ir;
 pub mod openai_chat;
+pub mod responses;
 #[cfg(test)]
 mod scenarios;
 mod sse;
@@ -75,6 +76,8 @@ use ir::{ApiError, ErrorKind, Event};
 pub enum Dialect {
     Anthropic,
     OpenAiChat,
+    /// OpenAI Responses API (`/v1/responses`; Codex's native dialect).
+    Responses,
     Gemini,
 }
 
@@ -85,6 +88,7 @@ impl Dialect {
         match self {
             Dialect::Anthropic => anthropic::MODEL_IN_PATH,
             Dialect::OpenAiChat => openai_chat::MODEL_IN_PATH,
+            Dialect::Responses => responses::MODEL_IN_PATH,
             Dialect::Gemini => true,
         }
     }
@@ -92,7 +96,7 @@ impl Dialect {
     /// Whether this dialect has a converter file (translation to and from it works).
     fn converts(self) -> bool {
         match self {
-            Dialect::Anthropic | Dialect::OpenAiChat => true,
+            Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Responses => true,
             Dialect::Gemini => false,
         }
     }
@@ -255,6 +259,7 @@ fn parse_request(d: Dialect, body: &[u8]) -> Result<ir::Request, TranslateError>
     match d {
         Dialect::Anthropic => anthropic::parse_request(body),
         Dialect::OpenAiChat => openai_chat::parse_request(body),
+        Dialect::Responses => responses::parse_request(body),
         Dialect::Gemini => Err(no_converter(d)),
     }
 }
@@ -263,6 +268,7 @@ fn emit_request(d: Dialect, r: &ir::Request) -> Result<Bytes, TranslateError> {
     match d {
         Dialect::Anthropic => anthropic::emit_request(r),
         Dialect::OpenAiChat => openai_chat::emit_request(r),
+        Dialect::Responses => responses::emit_request(r),
         Dialect::Gemini => Err(no_converter(d)),
     }
 }
@@ -271,6 +277,7 @@ fn parse_response(d: Dialect, body: &[u8]) -> Result<ir::Response, TranslateErro
     match d {
         Dialect::Anthropic => anthropic::parse_response(body),
         Dialect::OpenAiChat => openai_chat::parse_response(body),
+        Dialect::Responses => responses::parse_response(body),
         Dialect::Gemini => Err(no_converter(d)),
     }
 }
@@ -283,6 +290,7 @@ fn emit_response(
     match d {
         Dialect::Anthropic => Ok(anthropic::emit_response(r, client_model)),
         Dialect::OpenAiChat => Ok(openai_chat::emit_response(r, client_model)),
+        Dialect::Responses => Ok(responses::emit_response(r, client_model)),
         Dialect::Gemini => Err(no_converter(d)),
     }
 }
@@ -292,6 +300,7 @@ pub fn error_body(dialect: Dialect, err: &ApiError) -> Bytes {
     match dialect {
         Dialect::Anthropic => anthropic::emit_error(err),
         Dialect::OpenAiChat => openai_chat::emit_error(err),
+        Dialect::Responses => responses::emit_error(err),
         Dialect::Gemini => error::gemini::emit_error(err),
     }
 }
@@ -301,6 +310,7 @@ pub fn stream_error(dialect: Dialect, err: &ApiError) -> Bytes {
     match dialect {
         Dialect::Anthropic => anthropic::emit_stream_error(err),
         Dialect::OpenAiChat => openai_chat::emit_stream_error(err),
+        Dialect::Responses => responses::emit_stream_error(err),
         Dialect::Gemini => error::gemini::emit_stream_error(err),
     }
 }
@@ -309,6 +319,7 @@ pub fn stream_error(dialect: Dialect, err: &ApiError) -> Bytes {
 enum Decoder {
     Anthropic(anthropic::StreamDecoder),
     OpenAiChat(openai_chat::StreamDecoder),
+    Responses(responses::StreamDecoder),
 }
 
 impl Decoder {
@@ -316,6 +327,7 @@ impl Decoder {
         match d {
             Dialect::Anthropic => Some(Decoder::Anthropic(Default::default())),
             Dialect::OpenAiChat => Some(Decoder::OpenAiChat(Default::default())),
+            Dialect::Responses => Some(Decoder::Responses(Default::default())),
             Dialect::Gemini => None,
         }
     }
@@ -324,6 +336,7 @@ impl Decoder {
         match self {
             Decoder::Anthropic(d) => d.decode(data, out),
             Decoder::OpenAiChat(d) => d.decode(data, out),
+            Decoder::Responses(d) => d.decode(data, out),
         }
     }
 
@@ -331,6 +344,7 @@ impl Decoder {
         match self {
             Decoder::Anthropic(d) => d.finish(out),
             Decoder::OpenAiChat(d) => d.finish(out),
+            Decoder::Responses(d) => d.finish(out),
         }
     }
 }
@@ -339,6 +353,7 @@ impl Decoder {
 enum Encoder {
     Anthropic(anthropic::StreamEncoder),
     OpenAiChat(openai_chat::StreamEncoder),
+    Responses(responses::StreamEncoder),
 }
 
 impl Encoder {
@@ -350,6 +365,9 @@ impl Encoder {
             Dialect::OpenAiChat => Some(Encoder::OpenAiChat(openai_chat::StreamEncoder::new(
                 client_model,
             ))),
+            Dialect::Responses => Some(Encoder::Responses(responses::StreamEncoder::new(
+                client_model,
+            ))),
             Dialect::Gemini => None,
         }
     }
@@ -358,6 +376,15 @@ impl Encoder {
         match self {
             Encoder::Anthropic(e) => e.encode(ev, out),
             Encoder::OpenAiChat(e) => e.encode(ev, out),
+            Encoder::Responses(e) => e.encode(ev, out),
+        }
+    }
+
+    fn error(&mut self, e: &ApiError, out: &mut Vec<Bytes>) {
+        match self {
+            Encoder::Anthropic(enc) => enc.error(e, out),
+            Encoder::OpenAiChat(enc) => enc.error(e, out),
+            Encoder::Responses(enc) => enc.error(e, out),
         }
     }
 
@@ -365,6 +392,7 @@ impl Encoder {
         match self {
             Encoder::Anthropic(e) => e.finish(out),
             Encoder::OpenAiChat(e) => e.finish(out),
+            Encoder::Responses(e) => e.finish(out),
         }
     }
 }
@@ -413,6 +441,23 @@ pub fn translate_response(
     }
     let resp = parse_response(from, body)?;
     emit_response(to, &resp, client_model)
+}
+
+/// The non-stream answer (a body in `d`) of an upstream that was asked to stream
+/// because it only streams. A stream that failed, or ended before its answer was
+/// complete, is the error to report.
+pub fn collect_stream(d: Dialect, sse: &[u8]) -> Result<Bytes, ApiError> {
+    match d {
+        Dialect::Responses => responses::response_from_stream(sse).and_then(|v| {
+            serde_json::to_vec(&v)
+                .map(Bytes::from)
+                .map_err(|e| ApiError::new(ErrorKind::Api, e.to_string()))
+        }),
+        Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Gemini => Err(ApiError::new(
+            ErrorKind::Api,
+            format!("assembling a non-stream answer from a {d:?} stream is not supported"),
+        )),
+    }
 }
 
 /// Upstream error body (any status) in `from` → error body in `to`'s shape, keeping
@@ -480,15 +525,27 @@ impl Pipeline {
     }
 }
 
+/// What a [`StreamTranslator`] does with the frames.
+#[derive(Debug)]
+enum Mode {
+    /// Bytes pass through unchanged.
+    Pass,
+    Translate(Pipeline),
+    /// Responses to a Responses client: events pass, the backend's slips are repaired.
+    Fix(responses::StreamFixer),
+}
+
 /// Incremental SSE translation from the upstream's dialect to the client's. Bytes may
 /// arrive in arbitrary chunks; every input event that completes yields its output
 /// frames from that same [`push`](Self::push). Each input byte is scanned once.
 ///
-/// Same-dialect (and unsupported, see [`supports`]) pairs pass bytes through unchanged.
+/// Same-dialect (and unsupported, see [`supports`]) pairs pass bytes through unchanged,
+/// except Responses, whose streams are checked for their terminal event.
 #[derive(Debug)]
 pub struct StreamTranslator {
     parser: sse::SseParser,
-    pipeline: Option<Pipeline>,
+    mode: Mode,
+    to: Dialect,
 }
 
 impl StreamTranslator {
@@ -504,20 +561,40 @@ impl StreamTranslator {
         } else {
             None
         };
+        let mode = match pipeline {
+            Some(p) => Mode::Translate(p),
+            None if from == Dialect::Responses && to == Dialect::Responses => {
+                Mode::Fix(responses::StreamFixer::default())
+            }
+            None => Mode::Pass,
+        };
         StreamTranslator {
             parser: sse::SseParser::default(),
-            pipeline,
+            mode,
+            to,
         }
+    }
+
+    /// Frames for a failure after the first byte, in the client's dialect, closing
+    /// what the stream opened where the dialect has a way to.
+    pub fn error(&mut self, e: &ApiError) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        match &mut self.mode {
+            Mode::Translate(p) => p.encoder.error(e, &mut out),
+            Mode::Fix(f) => f.error(e, &mut out),
+            Mode::Pass => out.push(stream_error(self.to, e)),
+        }
+        out
     }
 
     /// For OpenAI clients that sent `stream_options.include_usage: true`: usage goes in a
     /// separate final chunk with empty `choices` (as OpenAI does). Without it, usage
     /// rides on the `finish_reason` chunk, which every SDK tolerates.
     pub fn with_include_usage(mut self, include: bool) -> Self {
-        if let Some(Pipeline {
+        if let Mode::Translate(Pipeline {
             encoder: Encoder::OpenAiChat(e),
             ..
-        }) = &mut self.pipeline
+        }) = &mut self.mode
         {
             e.set_include_usage(include);
         }
@@ -526,31 +603,42 @@ impl StreamTranslator {
 
     /// Whether this translator rewrites frames (false: bytes pass through).
     pub fn is_translating(&self) -> bool {
-        self.pipeline.is_some()
+        !matches!(self.mode, Mode::Pass)
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Vec<Bytes> {
-        let Some(pipeline) = &mut self.pipeline else {
-            return if chunk.is_empty() {
-                Vec::new()
-            } else {
-                vec![Bytes::copy_from_slice(chunk)]
-            };
-        };
         let mut out = Vec::new();
-        self.parser
-            .feed(chunk, &mut |_event, data| pipeline.event(data, &mut out));
+        match &mut self.mode {
+            Mode::Pass => {
+                if !chunk.is_empty() {
+                    out.push(Bytes::copy_from_slice(chunk));
+                }
+            }
+            Mode::Translate(pipeline) => self
+                .parser
+                .feed(chunk, &mut |_event, data| pipeline.event(data, &mut out)),
+            Mode::Fix(fixer) => self
+                .parser
+                .feed(chunk, &mut |event, data| fixer.event(event, data, &mut out)),
+        }
         out
     }
 
     pub fn finish(&mut self) -> Vec<Bytes> {
-        let Some(pipeline) = &mut self.pipeline else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
-        self.parser
-            .finish(&mut |_event, data| pipeline.event(data, &mut out));
-        pipeline.finish(&mut out);
+        match &mut self.mode {
+            Mode::Pass => {}
+            Mode::Translate(pipeline) => {
+                self.parser
+                    .finish(&mut |_event, data| pipeline.event(data, &mut out));
+                pipeline.finish(&mut out);
+            }
+            Mode::Fix(fixer) => {
+                self.parser
+                    .finish(&mut |event, data| fixer.event(event, data, &mut out));
+                fixer.finish(&mut out);
+            }
+        }
         out
     }
 }
@@ -636,6 +724,9 @@ mod tests {
         assert!(supports(Gemini, Gemini));
         assert!(!supports(Gemini, Anthropic) && !supports(OpenAiChat, Gemini));
         assert!(!StreamTranslator::new(Gemini, Anthropic, "m").is_translating());
+        assert!(supports(Responses, Anthropic) && supports(OpenAiChat, Responses));
+        assert!(StreamTranslator::new(Responses, Responses, "m").is_translating());
+        assert!(!StreamTranslator::new(Anthropic, Anthropic, "m").is_translating());
         assert!(Gemini.model_in_path() && !Anthropic.model_in_path());
     }
 }

@@ -15,7 +15,7 @@ use super::stream::{Reframe, stream_body};
 use crate::auth::registry::Route;
 use crate::config::{Config, Secret};
 use crate::providers::envelope::{self, SseUnwrap};
-use crate::providers::{BuildInput, NotServed};
+use crate::providers::{BuildInput, Limit, NotServed};
 use crate::server::error::{ApiError, Kind, respond};
 use crate::server::state::AppState;
 use crate::translate::{self, Dialect, StreamTranslator};
@@ -28,11 +28,13 @@ pub enum Attempt {
     Untranslatable(String),
     /// The route could not be used; nothing was sent.
     Skipped(String),
-    /// The upstream's error answer (already in the client's dialect).
+    /// The upstream's error answer (already in the client's dialect), with the
+    /// cooldown the provider read from it.
     Upstream {
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
+        limit: Option<Limit>,
     },
     /// No answer: connection failed or the stream died before its first byte.
     Transport(String),
@@ -46,8 +48,12 @@ impl Attempt {
             Attempt::Untranslatable(_) => Outcome::Untranslatable,
             Attempt::Skipped(_) => Outcome::Skipped,
             Attempt::Upstream {
-                status, headers, ..
+                status,
+                headers,
+                limit,
+                ..
             } => Outcome::Upstream {
+                limit: limit.clone(),
                 status: status.as_u16(),
                 retry_after: headers
                     .get(header::RETRY_AFTER)
@@ -98,6 +104,7 @@ impl Attempt {
                 status,
                 headers,
                 body,
+                ..
             } => passthrough(status, &headers, Body::from(body), all_headers),
             Attempt::Untranslatable(m) => {
                 own(StatusCode::BAD_REQUEST, Kind::InvalidRequest, m)
@@ -184,15 +191,7 @@ pub async fn send(
         Ok(b) => b,
         Err(e) => return Attempt::Untranslatable(e),
     };
-    let upstream_streams = provider.upstream_streams(model, call.stream);
-    if upstream_streams && !call.stream {
-        // Needs a stream → whole-answer assembler per dialect (translate's job), first
-        // wanted by Codex; until then such a route is skipped before anything is sent.
-        return Attempt::Skipped(format!(
-            "{} answers `{model}` only streamed; assembling a non-stream answer is not supported yet",
-            provider.name()
-        ));
-    }
+    let upstream_streams = call.op.streams() && provider.upstream_streams(model, call.stream);
     let out = match provider.build(BuildInput {
         cred: &route.cred,
         token,
@@ -228,6 +227,7 @@ pub async fn send(
     if !status.is_success() {
         let headers = resp.headers().clone();
         let mut body = resp.bytes().await.unwrap_or_default();
+        let limit = provider.limit(status.as_u16(), &body, jiff::Timestamp::now());
         if translating {
             body = translate::translate_error(upstream, call.dialect, status.as_u16(), &body);
         }
@@ -235,6 +235,7 @@ pub async fn send(
             status,
             headers,
             body,
+            limit,
         };
     }
     let shape = Shape {
@@ -245,9 +246,61 @@ pub async fn send(
     };
     if call.stream {
         streamed(call, cfg, shape, resp).await
+    } else if upstream_streams {
+        assembled(call, shape, resp).await
     } else {
         whole(call, cfg, shape, resp).await
     }
+}
+
+/// A non-stream answer from an upstream that only streams: the whole stream is read
+/// and its answer assembled (`translate::collect_stream`). Nothing has reached the
+/// client yet, so a stream that broke off goes to another account.
+async fn assembled(call: &Call, shape: Shape, resp: reqwest::Response) -> Attempt {
+    let sse = match resp.bytes().await {
+        Ok(b) => b,
+        Err(e) => {
+            return Attempt::Transport(format!("reading upstream stream: {}", e.without_url()));
+        }
+    };
+    let body = match translate::collect_stream(shape.upstream, &sse) {
+        Ok(b) => b,
+        Err(e) if e.kind == Kind::Api => return Attempt::Transport(e.message),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return Attempt::Upstream {
+                status,
+                headers,
+                body: translate::error_body(call.dialect, &e),
+                limit: None,
+            };
+        }
+    };
+    let body = if shape.translating {
+        match translate::translate_response(shape.upstream, call.dialect, &body, &call.model) {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Transport(format!(
+                    "upstream answer could not be translated: {e}"
+                ));
+            }
+        }
+    } else {
+        body
+    };
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = shape.status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Attempt::Done(r)
 }
 
 /// A non-stream 2xx.
@@ -315,12 +368,11 @@ async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Respon
         envelope,
     } = shape;
     let headers = (!translating).then(|| resp.headers().clone());
+    let translator = StreamTranslator::new(upstream, call.dialect, &call.model)
+        .with_include_usage(include_usage(&call.body));
     let mut reframe = Reframe {
         unwrap: envelope.map(SseUnwrap::new),
-        translate: translating.then(|| {
-            StreamTranslator::new(upstream, call.dialect, &call.model)
-                .with_include_usage(include_usage(&call.body))
-        }),
+        translate: translator.is_translating().then_some(translator),
     };
     let mut chunks = resp.bytes_stream();
     let first = match chunks.next().await {
