@@ -316,3 +316,49 @@ async fn errors_reach_each_client_in_its_own_shape() {
     let v: Value = r.json().await.unwrap();
     assert!(v["error"]["message"].as_str().unwrap().contains("JSON"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_completions_are_served_as_chat() {
+    let si = StandIn::start().await;
+    let g = gateway(&si).await;
+    for model in ["model-x", "claude-sonnet-4-5-20250929", "gpt-5"] {
+        let r = post(
+            &g,
+            "/v1/completions",
+            &json!({"model": model, "prompt": "Say hello", "max_tokens": 16}),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{model}: {}", g.logs());
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["object"], "text_completion");
+        assert_eq!(v["model"], model);
+        assert_eq!(v["choices"][0]["text"], TEXT);
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert!(v["usage"]["total_tokens"].as_u64() > Some(0));
+
+        let r = post(
+            &g,
+            "/v1/completions",
+            &json!({"model": model, "prompt": ["Say", "hello"], "stream": true}),
+        )
+        .await;
+        let f = frames(&r.text().await.unwrap());
+        assert_eq!(f.last().unwrap().1, Value::String("[DONE]".into()));
+        let text: String = f
+            .iter()
+            .filter_map(|(_, v)| v["choices"][0]["text"].as_str())
+            .collect();
+        assert_eq!(text, TEXT, "{model}");
+    }
+    let up = si.requests_to("/api/v1/chat/completions");
+    let b = up[0].json().unwrap();
+    assert_eq!(
+        b["messages"],
+        json!([{"role": "user", "content": "Say hello"}])
+    );
+    assert_eq!(b["max_tokens"], 16);
+    let r = post(&g, "/v1/completions", &json!({"model": "model-x"})).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"].as_str().unwrap().contains("prompt"), "{v}");
+}

@@ -23,6 +23,8 @@ pub fn route_dialect(path: &str) -> Dialect {
         Dialect::Anthropic
     } else if under("/v1/responses") {
         Dialect::Responses
+    } else if under("/v1/completions") {
+        Dialect::Completions
     } else if under("/v1beta") {
         Dialect::Gemini
     } else {
@@ -105,7 +107,7 @@ mod tests {
             ("/v1/responses", Dialect::Responses),
             ("/v1/responses/compact", Dialect::Responses),
             ("/v1/responsesx", Dialect::OpenAiChat),
-            ("/v1/completions", Dialect::OpenAiChat),
+            ("/v1/completions", Dialect::Completions),
             (
                 "/v1beta/models/gemini-2.5-pro:generateContent",
                 Dialect::Gemini,

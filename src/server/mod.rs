@@ -31,6 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages", post(routes::messages))
         .route("/v1/messages/count_tokens", post(routes::count_tokens))
         .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/completions", post(routes::completions))
         .route("/v1/responses", post(routes::responses))
         .route("/v1/responses/compact", post(routes::responses_compact))
         .route("/v1/models", get(routes::models))

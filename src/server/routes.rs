@@ -98,6 +98,22 @@ pub async fn chat_completions(
     .await
 }
 
+/// Legacy completions, served as chat (the prompt is one user message).
+pub async fn completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(
+        state,
+        Dialect::Completions,
+        Operation::ChatCompletions,
+        headers,
+        body,
+    )
+    .await
+}
+
 pub async fn responses(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -1,7 +1,8 @@
 //! API dialects. Same-dialect traffic passes through untouched except for the fields
 //! the upstream needs rewritten. Translation between dialects goes through one
 //! internal representation ([`ir`]) with one converter file per dialect
-//! ([`anthropic`], [`openai_chat`]): N+M converters, not N×M.
+//! ([`anthropic`], [`openai_chat`], [`responses`], [`completions`]): N+M converters,
+//! not N×M.
 //!
 //! Public entry points: [`probe`], [`rewrite_model`], [`translate_request`],
 //! [`translate_response`], [`translate_error`], [`error_body`], [`stream_error`] and
@@ -55,6 +56,7 @@
 //! until Gemini has its dialect file.)
 
 pub mod anthropic;
+pub mod completions;
 mod error;
 pub mod ir;
 pub mod openai_chat;
@@ -78,6 +80,8 @@ pub enum Dialect {
     OpenAiChat,
     /// OpenAI Responses API (`/v1/responses`; Codex's native dialect).
     Responses,
+    /// Legacy OpenAI Completions (`/v1/completions`), served as chat.
+    Completions,
     Gemini,
 }
 
@@ -89,6 +93,7 @@ impl Dialect {
             Dialect::Anthropic => anthropic::MODEL_IN_PATH,
             Dialect::OpenAiChat => openai_chat::MODEL_IN_PATH,
             Dialect::Responses => responses::MODEL_IN_PATH,
+            Dialect::Completions => completions::MODEL_IN_PATH,
             Dialect::Gemini => true,
         }
     }
@@ -96,7 +101,10 @@ impl Dialect {
     /// Whether this dialect has a converter file (translation to and from it works).
     fn converts(self) -> bool {
         match self {
-            Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Responses => true,
+            Dialect::Anthropic
+            | Dialect::OpenAiChat
+            | Dialect::Responses
+            | Dialect::Completions => true,
             Dialect::Gemini => false,
         }
     }
@@ -260,6 +268,7 @@ fn parse_request(d: Dialect, body: &[u8]) -> Result<ir::Request, TranslateError>
         Dialect::Anthropic => anthropic::parse_request(body),
         Dialect::OpenAiChat => openai_chat::parse_request(body),
         Dialect::Responses => responses::parse_request(body),
+        Dialect::Completions => completions::parse_request(body),
         Dialect::Gemini => Err(no_converter(d)),
     }
 }
@@ -269,6 +278,7 @@ fn emit_request(d: Dialect, r: &ir::Request) -> Result<Bytes, TranslateError> {
         Dialect::Anthropic => anthropic::emit_request(r),
         Dialect::OpenAiChat => openai_chat::emit_request(r),
         Dialect::Responses => responses::emit_request(r),
+        Dialect::Completions => completions::emit_request(r),
         Dialect::Gemini => Err(no_converter(d)),
     }
 }
@@ -278,6 +288,7 @@ fn parse_response(d: Dialect, body: &[u8]) -> Result<ir::Response, TranslateErro
         Dialect::Anthropic => anthropic::parse_response(body),
         Dialect::OpenAiChat => openai_chat::parse_response(body),
         Dialect::Responses => responses::parse_response(body),
+        Dialect::Completions => completions::parse_response(body),
         Dialect::Gemini => Err(no_converter(d)),
     }
 }
@@ -291,6 +302,7 @@ fn emit_response(
         Dialect::Anthropic => Ok(anthropic::emit_response(r, client_model)),
         Dialect::OpenAiChat => Ok(openai_chat::emit_response(r, client_model)),
         Dialect::Responses => Ok(responses::emit_response(r, client_model)),
+        Dialect::Completions => Ok(completions::emit_response(r, client_model)),
         Dialect::Gemini => Err(no_converter(d)),
     }
 }
@@ -301,6 +313,7 @@ pub fn error_body(dialect: Dialect, err: &ApiError) -> Bytes {
         Dialect::Anthropic => anthropic::emit_error(err),
         Dialect::OpenAiChat => openai_chat::emit_error(err),
         Dialect::Responses => responses::emit_error(err),
+        Dialect::Completions => completions::emit_error(err),
         Dialect::Gemini => error::gemini::emit_error(err),
     }
 }
@@ -311,6 +324,7 @@ pub fn stream_error(dialect: Dialect, err: &ApiError) -> Bytes {
         Dialect::Anthropic => anthropic::emit_stream_error(err),
         Dialect::OpenAiChat => openai_chat::emit_stream_error(err),
         Dialect::Responses => responses::emit_stream_error(err),
+        Dialect::Completions => completions::emit_stream_error(err),
         Dialect::Gemini => error::gemini::emit_stream_error(err),
     }
 }
@@ -320,6 +334,7 @@ enum Decoder {
     Anthropic(anthropic::StreamDecoder),
     OpenAiChat(openai_chat::StreamDecoder),
     Responses(responses::StreamDecoder),
+    Completions(completions::StreamDecoder),
 }
 
 impl Decoder {
@@ -328,6 +343,7 @@ impl Decoder {
             Dialect::Anthropic => Some(Decoder::Anthropic(Default::default())),
             Dialect::OpenAiChat => Some(Decoder::OpenAiChat(Default::default())),
             Dialect::Responses => Some(Decoder::Responses(Default::default())),
+            Dialect::Completions => Some(Decoder::Completions(Default::default())),
             Dialect::Gemini => None,
         }
     }
@@ -337,6 +353,7 @@ impl Decoder {
             Decoder::Anthropic(d) => d.decode(data, out),
             Decoder::OpenAiChat(d) => d.decode(data, out),
             Decoder::Responses(d) => d.decode(data, out),
+            Decoder::Completions(d) => d.decode(data, out),
         }
     }
 
@@ -345,6 +362,7 @@ impl Decoder {
             Decoder::Anthropic(d) => d.finish(out),
             Decoder::OpenAiChat(d) => d.finish(out),
             Decoder::Responses(d) => d.finish(out),
+            Decoder::Completions(d) => d.finish(out),
         }
     }
 }
@@ -354,6 +372,7 @@ enum Encoder {
     Anthropic(anthropic::StreamEncoder),
     OpenAiChat(openai_chat::StreamEncoder),
     Responses(responses::StreamEncoder),
+    Completions(completions::StreamEncoder),
 }
 
 impl Encoder {
@@ -368,6 +387,9 @@ impl Encoder {
             Dialect::Responses => Some(Encoder::Responses(responses::StreamEncoder::new(
                 client_model,
             ))),
+            Dialect::Completions => Some(Encoder::Completions(
+                completions::StreamEncoder::new(client_model),
+            )),
             Dialect::Gemini => None,
         }
     }
@@ -377,6 +399,7 @@ impl Encoder {
             Encoder::Anthropic(e) => e.encode(ev, out),
             Encoder::OpenAiChat(e) => e.encode(ev, out),
             Encoder::Responses(e) => e.encode(ev, out),
+            Encoder::Completions(e) => e.encode(ev, out),
         }
     }
 
@@ -385,6 +408,7 @@ impl Encoder {
             Encoder::Anthropic(enc) => enc.error(e, out),
             Encoder::OpenAiChat(enc) => enc.error(e, out),
             Encoder::Responses(enc) => enc.error(e, out),
+            Encoder::Completions(enc) => enc.error(e, out),
         }
     }
 
@@ -393,6 +417,7 @@ impl Encoder {
             Encoder::Anthropic(e) => e.finish(out),
             Encoder::OpenAiChat(e) => e.finish(out),
             Encoder::Responses(e) => e.finish(out),
+            Encoder::Completions(e) => e.finish(out),
         }
     }
 }
@@ -453,10 +478,12 @@ pub fn collect_stream(d: Dialect, sse: &[u8]) -> Result<Bytes, ApiError> {
                 .map(Bytes::from)
                 .map_err(|e| ApiError::new(ErrorKind::Api, e.to_string()))
         }),
-        Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Gemini => Err(ApiError::new(
+        Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Completions | Dialect::Gemini => {
+            Err(ApiError::new(
             ErrorKind::Api,
-            format!("assembling a non-stream answer from a {d:?} stream is not supported"),
-        )),
+                format!("assembling a non-stream answer from a {d:?} stream is not supported"),
+            ))
+        }
     }
 }
 
