@@ -139,7 +139,12 @@ async fn responses_non_stream_is_assembled_from_the_codex_stream() {
     assert_eq!(reqs[0].header("originator"), Some("codex-tui"));
     assert_eq!(reqs[0].header("session_id"), Some("conv-1"));
     assert_eq!(reqs[0].header("accept"), Some("text/event-stream"));
-    assert!(reqs[0].header("user-agent").unwrap().starts_with("codex-tui/"));
+    assert!(
+        reqs[0]
+            .header("user-agent")
+            .unwrap()
+            .starts_with("codex-tui/")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,7 +209,12 @@ async fn a_stream_ending_without_completed_is_retried_before_the_first_byte_and_
     let g = two_accounts(&si, "").await;
     // Non-stream: nothing reached the client yet, so the other account answers.
     for _ in 0..2 {
-        let r = post(&g, "/v1/responses", &json!({"model": "gpt-5", "input": "hi"})).await;
+        let r = post(
+            &g,
+            "/v1/responses",
+            &json!({"model": "gpt-5", "input": "hi"}),
+        )
+        .await;
         assert_eq!(r.status(), 200, "{}", g.logs());
         let v: Value = r.json().await.unwrap();
         assert_eq!(output_text(&v), TEXT);
@@ -256,7 +266,12 @@ async fn a_usage_limit_cools_the_account_until_its_reset_and_auth_list_shows_it(
     si.set_behavior("tok-a", Behavior::usage_limit(200_000));
     let g = two_accounts(&si, "").await;
     for _ in 0..4 {
-        let r = post(&g, "/v1/responses", &json!({"model": "gpt-5", "input": "hi"})).await;
+        let r = post(
+            &g,
+            "/v1/responses",
+            &json!({"model": "gpt-5", "input": "hi"}),
+        )
+        .await;
         assert_eq!(r.status(), 200, "{}", g.logs());
     }
     let to_a = codex_requests(&si)
@@ -265,7 +280,12 @@ async fn a_usage_limit_cools_the_account_until_its_reset_and_auth_list_shows_it(
         .count();
     assert_eq!(to_a, 1, "account a is not asked again while it cools");
     let out = std::process::Command::new(BIN)
-        .args(["--config", g.config_path().to_str().unwrap(), "auth", "list"])
+        .args([
+            "--config",
+            g.config_path().to_str().unwrap(),
+            "auth",
+            "list",
+        ])
         .env("HOME", g.home())
         .output()
         .unwrap();
@@ -284,19 +304,34 @@ async fn a_usage_limit_cools_the_account_until_its_reset_and_auth_list_shows_it(
     let solo = StandIn::start().await;
     solo.set_behavior("*", Behavior::usage_limit(90_000));
     let g1 = one_account(&solo, "").await;
-    let r = post(&g1, "/v1/responses", &json!({"model": "gpt-5", "input": "hi"})).await;
+    let r = post(
+        &g1,
+        "/v1/responses",
+        &json!({"model": "gpt-5", "input": "hi"}),
+    )
+    .await;
     assert_eq!(r.status(), 429);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["type"], "usage_limit_reached", "passed through: {v}");
-    let r = post(&g1, "/v1/chat/completions", &json!({"model": "gpt-5",
-        "messages": [{"role": "user", "content": "hi"}]}))
+    assert_eq!(
+        v["error"]["type"], "usage_limit_reached",
+        "passed through: {v}"
+    );
+    let r = post(
+        &g1,
+        "/v1/chat/completions",
+        &json!({"model": "gpt-5",
+        "messages": [{"role": "user", "content": "hi"}]}),
+    )
     .await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "model_cooldown");
     let msg = v["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("usage limit reached (plus plan); resets in 1d 1h"), "{msg}");
+    assert!(
+        msg.contains("usage limit reached (plus plan); resets in 1d 1h"),
+        "{msg}"
+    );
     assert!(v["error"]["reset_seconds"].as_u64().unwrap() > 80_000);
 }
 
@@ -329,7 +364,12 @@ async fn one_session_stays_on_one_account() {
     // Without a session, round-robin spreads requests over both accounts.
     si.clear_requests();
     for _ in 0..4 {
-        post(&g, "/v1/responses", &json!({"model": "gpt-5", "input": "hi"})).await;
+        post(
+            &g,
+            "/v1/responses",
+            &json!({"model": "gpt-5", "input": "hi"}),
+        )
+        .await;
     }
     let mut creds: Vec<_> = codex_requests(&si)
         .iter()
@@ -389,15 +429,34 @@ async fn models_list_codex_models_when_codex_accounts_exist() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert!(ids.contains(&"gpt-5.1-codex") && ids.contains(&"codex-main"), "{ids:?}");
+    assert!(
+        ids.contains(&"gpt-5.1-codex") && ids.contains(&"codex-main"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&"gpt-5-codex") && !ids.contains(&"gpt-5-codex-mini"));
-    let r = post(&g, "/v1/responses", &json!({"model": "codex-main", "input": "hi"})).await;
+    let r = post(
+        &g,
+        "/v1/responses",
+        &json!({"model": "codex-main", "input": "hi"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(codex_requests(&si)[0].json().unwrap()["model"], "gpt-5-codex");
-    let r = post(&g, "/v1/responses", &json!({"model": "gpt-5-codex-mini", "input": "hi"})).await;
+    assert_eq!(
+        codex_requests(&si)[0].json().unwrap()["model"],
+        "gpt-5-codex"
+    );
+    let r = post(
+        &g,
+        "/v1/responses",
+        &json!({"model": "gpt-5-codex-mini", "input": "hi"}),
+    )
+    .await;
     assert_eq!(r.status(), 404, "excluded for OAuth accounts");
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["type"], "invalid_request_error", "OpenAI shape: {v}");
+    assert_eq!(
+        v["error"]["type"], "invalid_request_error",
+        "OpenAI shape: {v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -411,10 +470,18 @@ async fn codex_api_key_entries_serve_with_their_base_url_and_headers() {
         &[],
     )
     .await;
-    let r = post(&g, "/v1/responses", &json!({"model": "team-codex", "input": "hi"})).await;
+    let r = post(
+        &g,
+        "/v1/responses",
+        &json!({"model": "team-codex", "input": "hi"}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", g.logs());
     let up = si.requests_to("/v1/responses");
-    assert_eq!(up[0].header("authorization"), Some("Bearer sk-codex-test-0123456789"));
+    assert_eq!(
+        up[0].header("authorization"),
+        Some("Bearer sk-codex-test-0123456789")
+    );
     assert_eq!(up[0].header("x-team"), Some("blue"));
     assert_eq!(up[0].header("originator"), None, "not for API keys");
     assert_eq!(up[0].json().unwrap()["model"], "gpt-5-codex");

@@ -95,7 +95,10 @@ async fn anthropic_client_on_a_codex_model_runs_a_two_turn_tool_call() {
     let call_id = call["id"].as_str().unwrap().to_string();
     let up = si.requests_to("/backend-api/codex/responses");
     let body = up[0].json().unwrap();
-    assert_eq!(body["input"][0]["role"], "developer", "system → developer: {body}");
+    assert_eq!(
+        body["input"][0]["role"], "developer",
+        "system → developer: {body}"
+    );
     assert_eq!(body["tools"][0]["type"], "function");
     assert_eq!(body["store"], false);
 
@@ -157,7 +160,11 @@ async fn anthropic_streams_from_codex_carry_reasoning_signatures_and_usage() {
     let delta = f.iter().find(|(n, _)| n == "message_delta").unwrap();
     assert_eq!(delta.1["delta"]["stop_reason"], "end_turn");
     assert!(delta.1["usage"]["output_tokens"].as_u64() > Some(0));
-    assert!(delta.1["usage"]["cache_read_input_tokens"].as_u64().is_some());
+    assert!(
+        delta.1["usage"]["cache_read_input_tokens"]
+            .as_u64()
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -173,7 +180,11 @@ async fn chat_client_on_a_codex_model_stream_and_non_stream() {
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["choices"][0]["message"]["content"], TEXT);
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
-    assert!(v["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().is_some());
+    assert!(
+        v["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .is_some()
+    );
 
     let mut s = body.clone();
     s["stream"] = json!(true);
@@ -187,7 +198,10 @@ async fn chat_client_on_a_codex_model_stream_and_non_stream() {
         .filter_map(|(_, v)| v["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(text, TEXT);
-    assert!(f.iter().any(|(_, v)| v["usage"]["total_tokens"].as_u64() > Some(0)));
+    assert!(
+        f.iter()
+            .any(|(_, v)| v["usage"]["total_tokens"].as_u64() > Some(0))
+    );
     let up = si.requests_to("/backend-api/codex/responses");
     let b = up[0].json().unwrap();
     assert!(b.get("max_output_tokens").is_none() && b.get("temperature").is_none());
@@ -223,11 +237,11 @@ async fn responses_client_on_claude_stream_and_non_stream_with_tools() {
     assert_eq!(ab["tools"][0]["name"], "get_weather");
 
     let second = json!({"model": "claude-sonnet-4-5-20250929", "stream": true, "tools": tools,
-        "input": [
-            {"role": "user", "content": "What is the weather in Paris?"},
-            call,
-            {"type": "function_call_output", "call_id": call["call_id"], "output": "rainy"},
-        ]});
+    "input": [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        call,
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "rainy"},
+    ]});
     let r = post(&g, "/v1/responses", &second).await;
     assert_eq!(r.status(), 200);
     let f = frames(&r.text().await.unwrap());
@@ -252,7 +266,12 @@ async fn responses_client_on_claude_stream_and_non_stream_with_tools() {
 async fn responses_client_on_an_openai_compatible_upstream() {
     let si = StandIn::start().await;
     let g = gateway(&si).await;
-    let r = post(&g, "/v1/responses", &json!({"model": "model-x", "input": "hi"})).await;
+    let r = post(
+        &g,
+        "/v1/responses",
+        &json!({"model": "model-x", "input": "hi"}),
+    )
+    .await;
     assert_eq!(r.status(), 200, "{}", g.logs());
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["output"][0]["content"][0]["text"], TEXT);
@@ -280,7 +299,10 @@ async fn errors_reach_each_client_in_its_own_shape() {
         "sk-ant-test-0123456789",
         Behavior::fail(10, 400).with_message("prompt is too long"),
     );
-    si.set_behavior("tok-codex", Behavior::fail(10, 400).with_message("bad input"));
+    si.set_behavior(
+        "tok-codex",
+        Behavior::fail(10, 400).with_message("bad input"),
+    );
     let g = gateway(&si).await;
     let r = post(
         &g,
@@ -360,5 +382,8 @@ async fn legacy_completions_are_served_as_chat() {
     let r = post(&g, "/v1/completions", &json!({"model": "model-x"})).await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("prompt"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("prompt"),
+        "{v}"
+    );
 }

@@ -45,7 +45,9 @@ fn channel_provider(channel: &str) -> Option<Provider> {
 }
 
 /// `oauth-model-alias` by provider (channels naming no provider are ignored).
-pub fn oauth_aliases(map: &BTreeMap<String, Vec<ModelAlias>>) -> HashMap<Provider, Vec<ModelAlias>> {
+pub fn oauth_aliases(
+    map: &BTreeMap<String, Vec<ModelAlias>>,
+) -> HashMap<Provider, Vec<ModelAlias>> {
     let mut out: HashMap<Provider, Vec<ModelAlias>> = HashMap::new();
     for (channel, list) in map {
         if let Some(p) = channel_provider(channel) {
@@ -219,7 +221,9 @@ impl Registry {
             if c.provider.serves_model(upstream)
                 && !excluded(&c.excluded, upstream)
                 && !hidden.iter().any(|h| h == upstream)
-                && !out.iter().any(|r| Arc::ptr_eq(&r.cred, c) && r.upstream_model == upstream)
+                && !out
+                    .iter()
+                    .any(|r| Arc::ptr_eq(&r.cred, c) && r.upstream_model == upstream)
             {
                 out.push(Route {
                     cred: c.clone(),
@@ -337,7 +341,11 @@ mod tests {
     fn oauth_cred(id: &str, provider: Provider) -> Arc<Credential> {
         let file = crate::auth::AuthFile::parse(
             std::path::Path::new(&format!("/x/{id}")),
-            format!(r#"{{"type":"{}","access_token":"t"}}"#, provider.auth_types()[0]).as_bytes(),
+            format!(
+                r#"{{"type":"{}","access_token":"t"}}"#,
+                provider.auth_types()[0]
+            )
+            .as_bytes(),
         )
         .unwrap();
         let acc = Arc::new(crate::auth::credential::OAuthAccount::new(file));
@@ -350,15 +358,34 @@ mod tests {
             (
                 "codex".to_string(),
                 vec![
-                    ModelAlias { name: "gpt-5-codex".into(), alias: "codex-main".into(), fork: false },
-                    ModelAlias { name: "gpt-5".into(), alias: "gpt5-fork".into(), fork: true },
+                    ModelAlias {
+                        name: "gpt-5-codex".into(),
+                        alias: "codex-main".into(),
+                        fork: false,
+                    },
+                    ModelAlias {
+                        name: "gpt-5".into(),
+                        alias: "gpt5-fork".into(),
+                        fork: true,
+                    },
                 ],
             ),
             (
                 "claude".to_string(),
-                vec![ModelAlias { name: "claude-sonnet-4-5-20250929".into(), alias: "sonnet".into(), fork: false }],
+                vec![ModelAlias {
+                    name: "claude-sonnet-4-5-20250929".into(),
+                    alias: "sonnet".into(),
+                    fork: false,
+                }],
             ),
-            ("qwen".to_string(), vec![ModelAlias { name: "q".into(), alias: "qq".into(), fork: false }]),
+            (
+                "qwen".to_string(),
+                vec![ModelAlias {
+                    name: "q".into(),
+                    alias: "qq".into(),
+                    fork: false,
+                }],
+            ),
         ]
         .into();
         let aliases = oauth_aliases(&map);
@@ -374,10 +401,17 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
-        assert_eq!(route("codex-main"), vec![pair("codex-a.json", "gpt-5-codex")]);
+        assert_eq!(
+            route("codex-main"),
+            vec![pair("codex-a.json", "gpt-5-codex")]
+        );
         assert!(route("gpt-5-codex").is_empty(), "renamed away without fork");
         assert_eq!(route("gpt5-fork"), vec![pair("codex-a.json", "gpt-5")]);
-        assert_eq!(route("gpt-5"), vec![pair("codex-a.json", "gpt-5")], "fork keeps the name");
+        assert_eq!(
+            route("gpt-5"),
+            vec![pair("codex-a.json", "gpt-5")],
+            "fork keeps the name"
+        );
         // API keys are not OAuth accounts: only the OAuth account is renamed.
         assert_eq!(
             route("sonnet"),
@@ -388,7 +422,13 @@ mod tests {
             vec![pair("claude-api-key[0]", "claude-sonnet-4-5-20250929")]
         );
         let listed: Vec<_> = r.models().iter().map(|m| m.id.as_str()).collect();
-        for want in ["codex-main", "gpt5-fork", "gpt-5", "sonnet", "gpt-5.1-codex"] {
+        for want in [
+            "codex-main",
+            "gpt5-fork",
+            "gpt-5",
+            "sonnet",
+            "gpt-5.1-codex",
+        ] {
             assert!(listed.contains(&want), "{want} in {listed:?}");
         }
         assert!(!listed.contains(&"gpt-5-codex"));
@@ -401,7 +441,10 @@ mod tests {
             ("gemini-cli".to_string(), vec!["*-preview".to_string()]),
         ]
         .into();
-        assert_eq!(oauth_excluded(&map, Provider::Codex), vec!["gpt-5-codex-mini"]);
+        assert_eq!(
+            oauth_excluded(&map, Provider::Codex),
+            vec!["gpt-5-codex-mini"]
+        );
         assert_eq!(oauth_excluded(&map, Provider::Gemini), vec!["*-preview"]);
         assert!(oauth_excluded(&map, Provider::Claude).is_empty());
     }

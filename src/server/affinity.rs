@@ -141,7 +141,11 @@ mod tests {
         }
         assert_eq!(a.get("s0").as_deref(), Some("x"));
         a.set("s0", "y");
-        assert_eq!(a.get("s1").as_deref(), Some("x"), "an update does not clear");
+        assert_eq!(
+            a.get("s1").as_deref(),
+            Some("x"),
+            "an update does not clear"
+        );
         a.set("new", "z");
         assert_eq!(a.get("s1"), None, "full: starts over");
         assert_eq!(a.get("new").as_deref(), Some("z"));

@@ -490,13 +490,20 @@ mod tests {
             .iter()
             .map(|d| serde_json::from_str(d).unwrap())
             .collect();
-        assert!(chunks.iter().all(|c| c["object"] == "text_completion" && c["id"] == "cmpl-1"));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c["object"] == "text_completion" && c["id"] == "cmpl-1")
+        );
         let joined: String = chunks
             .iter()
             .filter_map(|c| c["choices"][0]["text"].as_str())
             .collect();
         assert_eq!(joined, "Hello");
-        assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
+        assert_eq!(
+            chunks.last().unwrap()["choices"][0]["finish_reason"],
+            "stop"
+        );
         assert_eq!(chunks.last().unwrap()["usage"]["total_tokens"], 3);
         // Decoding it back gives the same text.
         let mut d = StreamDecoder::default();
@@ -513,6 +520,9 @@ mod tests {
         cut.encode(&Event::Text("x".into()), &mut out);
         cut.finish(&mut out);
         let text: String = out.iter().map(|b| String::from_utf8_lossy(b)).collect();
-        assert!(text.contains("\"error\"") && text.ends_with("data: [DONE]\n\n"), "{text}");
+        assert!(
+            text.contains("\"error\"") && text.ends_with("data: [DONE]\n\n"),
+            "{text}"
+        );
     }
 }

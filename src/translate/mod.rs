@@ -387,9 +387,9 @@ impl Encoder {
             Dialect::Responses => Some(Encoder::Responses(responses::StreamEncoder::new(
                 client_model,
             ))),
-            Dialect::Completions => Some(Encoder::Completions(
-                completions::StreamEncoder::new(client_model),
-            )),
+            Dialect::Completions => Some(Encoder::Completions(completions::StreamEncoder::new(
+                client_model,
+            ))),
             Dialect::Gemini => None,
         }
     }
@@ -480,7 +480,7 @@ pub fn collect_stream(d: Dialect, sse: &[u8]) -> Result<Bytes, ApiError> {
         }),
         Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Completions | Dialect::Gemini => {
             Err(ApiError::new(
-            ErrorKind::Api,
+                ErrorKind::Api,
                 format!("assembling a non-stream answer from a {d:?} stream is not supported"),
             ))
         }

@@ -812,9 +812,9 @@ fn emit_usage(u: &Usage) -> OutUsage {
         completion_tokens: completion,
         total_tokens: prompt + completion,
         prompt_tokens_details: u.cache_read.map(|c| OutUsageDetails { cached_tokens: c }),
-        completion_tokens_details: u
-            .reasoning
-            .map(|r| OutCompletionDetails { reasoning_tokens: r }),
+        completion_tokens_details: u.reasoning.map(|r| OutCompletionDetails {
+            reasoning_tokens: r,
+        }),
     }
 }
 

@@ -44,14 +44,22 @@ fn usage_limit(resets_in: u64) -> Response {
 }
 
 /// Behaviour, auth and the body checks shared by both routes.
-async fn front(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<(Value, Effective), Response> {
+async fn front(
+    sh: &Shared,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Value, Effective), Response> {
     let key = credential(headers);
     let eff = sh.effective(key, true);
     if eff.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(eff.delay_ms)).await;
     }
     if eff.unauthorized {
-        return Err(error(StatusCode::UNAUTHORIZED, "token_expired", "Provided authentication token is expired. Please try signing in again."));
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "Provided authentication token is expired. Please try signing in again.",
+        ));
     }
     if let Some(secs) = eff.usage_limit_resets_in {
         return Err(usage_limit(secs));
@@ -63,13 +71,25 @@ async fn front(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<(Value,
             400 => "invalid_request_error",
             _ => "server_error",
         };
-        return Err(error(status, code, msg.as_deref().unwrap_or("Stand-in failure")));
+        return Err(error(
+            status,
+            code,
+            msg.as_deref().unwrap_or("Stand-in failure"),
+        ));
     }
     let Some(key) = key else {
-        return Err(error(StatusCode::UNAUTHORIZED, "missing_authorization", "Missing bearer or basic authentication in header"));
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "missing_authorization",
+            "Missing bearer or basic authentication in header",
+        ));
     };
     if !sh.accepts(key) {
-        return Err(error(StatusCode::UNAUTHORIZED, "token_expired", "Provided authentication token is expired. Please try signing in again."));
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "Provided authentication token is expired. Please try signing in again.",
+        ));
     }
     let req: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
@@ -79,14 +99,32 @@ async fn front(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<(Value,
         return Err(detail(StatusCode::BAD_REQUEST, "Instructions are required"));
     }
     if req.get("store") != Some(&Value::Bool(false)) {
-        return Err(detail(StatusCode::BAD_REQUEST, "Store must be set to false"));
+        return Err(detail(
+            StatusCode::BAD_REQUEST,
+            "Store must be set to false",
+        ));
     }
-    for field in ["max_output_tokens", "max_completion_tokens", "temperature", "top_p", "truncation", "user", "previous_response_id"] {
+    for field in [
+        "max_output_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "truncation",
+        "user",
+        "previous_response_id",
+    ] {
         if req.get(field).is_some() {
-            return Err(detail(StatusCode::BAD_REQUEST, &format!("Unsupported parameter: {field}")));
+            return Err(detail(
+                StatusCode::BAD_REQUEST,
+                &format!("Unsupported parameter: {field}"),
+            ));
         }
     }
-    if req.get("model").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if req
+        .get("model")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return Err(detail(StatusCode::BAD_REQUEST, "Model is required"));
     }
     Ok((req, eff))
@@ -118,13 +156,18 @@ fn plan(req: &Value, eff: &Effective) -> Plan {
             None => String::new(),
         };
         let first_fn = req.get("tools").and_then(Value::as_array).and_then(|t| {
-            t.iter().find(|t| t.get("type").and_then(Value::as_str) == Some("function"))
+            t.iter()
+                .find(|t| t.get("type").and_then(Value::as_str) == Some("function"))
         });
         if let Some(f) = first_fn
             && wants_tool(&text)
         {
             return Plan::Tool {
-                name: f.get("name").and_then(Value::as_str).unwrap_or("tool").to_owned(),
+                name: f
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("tool")
+                    .to_owned(),
                 input: synth_input(f.get("parameters")),
             };
         }
@@ -143,7 +186,8 @@ impl Frames {
         let kind = v["type"].as_str().unwrap_or("message").to_owned();
         v["sequence_number"] = json!(self.seq);
         self.seq += 1;
-        self.out.push(Bytes::from(format!("event: {kind}\ndata: {v}\n\n")));
+        self.out
+            .push(Bytes::from(format!("event: {kind}\ndata: {v}\n\n")));
     }
 }
 
@@ -166,7 +210,10 @@ pub(super) async fn responses(sh: &Shared, headers: &HeaderMap, body: &Bytes) ->
                "incomplete_details": null, "instructions": req["instructions"],
                "parallel_tool_calls": true, "store": false, "tools": [], "tool_choice": "auto"})
     };
-    let mut f = Frames { out: Vec::new(), seq: 0 };
+    let mut f = Frames {
+        out: Vec::new(),
+        seq: 0,
+    };
     f.push(json!({"type": "response.created", "response": response("in_progress", json!([]), Value::Null)}));
     f.push(json!({"type": "response.in_progress", "response": response("in_progress", json!([]), Value::Null)}));
     let mut output = Vec::new();
@@ -174,8 +221,10 @@ pub(super) async fn responses(sh: &Shared, headers: &HeaderMap, body: &Bytes) ->
     if req.get("reasoning").is_some_and(|r| !r.is_null()) {
         let rid = format!("rs_{base}");
         let summary = "Thinking about the answer.";
-        f.push(json!({"type": "response.output_item.added", "output_index": 0,
-                      "item": {"type": "reasoning", "id": rid, "summary": []}}));
+        f.push(
+            json!({"type": "response.output_item.added", "output_index": 0,
+                      "item": {"type": "reasoning", "id": rid, "summary": []}}),
+        );
         f.push(json!({"type": "response.reasoning_summary_part.added", "item_id": rid, "output_index": 0,
                       "summary_index": 0, "part": {"type": "summary_text", "text": ""}}));
         f.push(json!({"type": "response.reasoning_summary_text.delta", "item_id": rid, "output_index": 0,
@@ -204,14 +253,20 @@ pub(super) async fn responses(sh: &Shared, headers: &HeaderMap, body: &Bytes) ->
                     // The connection closes without `response.completed`.
                     return sse_response(f.out, Duration::from_millis(eff.chunk_interval_ms));
                 }
-                f.push(json!({"type": "response.output_text.delta", "item_id": mid, "output_index": oi,
-                              "content_index": 0, "delta": p, "logprobs": []}));
+                f.push(
+                    json!({"type": "response.output_text.delta", "item_id": mid, "output_index": oi,
+                              "content_index": 0, "delta": p, "logprobs": []}),
+                );
             }
-            f.push(json!({"type": "response.output_text.done", "item_id": mid, "output_index": oi,
-                          "content_index": 0, "text": t, "logprobs": []}));
+            f.push(
+                json!({"type": "response.output_text.done", "item_id": mid, "output_index": oi,
+                          "content_index": 0, "text": t, "logprobs": []}),
+            );
             let part = json!({"type": "output_text", "text": t, "annotations": []});
-            f.push(json!({"type": "response.content_part.done", "item_id": mid, "output_index": oi,
-                          "content_index": 0, "part": part}));
+            f.push(
+                json!({"type": "response.content_part.done", "item_id": mid, "output_index": oi,
+                          "content_index": 0, "part": part}),
+            );
             let item = json!({"type": "message", "id": mid, "status": "completed", "role": "assistant", "content": [part]});
             f.push(json!({"type": "response.output_item.done", "output_index": oi, "item": item}));
             output.push(item);
@@ -221,15 +276,21 @@ pub(super) async fn responses(sh: &Shared, headers: &HeaderMap, body: &Bytes) ->
             let fid = format!("fc_{base}");
             let call_id = sh.next_id("call_");
             let args = input.to_string();
-            f.push(json!({"type": "response.output_item.added", "output_index": oi,
+            f.push(
+                json!({"type": "response.output_item.added", "output_index": oi,
                           "item": {"type": "function_call", "id": fid, "status": "in_progress",
-                                   "call_id": call_id, "name": name, "arguments": ""}}));
+                                   "call_id": call_id, "name": name, "arguments": ""}}),
+            );
             for p in split_pieces(&args, Some(eff.chunks.unwrap_or(3))) {
-                f.push(json!({"type": "response.function_call_arguments.delta", "item_id": fid,
-                              "output_index": oi, "delta": p}));
+                f.push(
+                    json!({"type": "response.function_call_arguments.delta", "item_id": fid,
+                              "output_index": oi, "delta": p}),
+                );
             }
-            f.push(json!({"type": "response.function_call_arguments.done", "item_id": fid,
-                          "output_index": oi, "arguments": args}));
+            f.push(
+                json!({"type": "response.function_call_arguments.done", "item_id": fid,
+                          "output_index": oi, "arguments": args}),
+            );
             let item = json!({"type": "function_call", "id": fid, "status": "completed",
                               "call_id": call_id, "name": name, "arguments": args});
             f.push(json!({"type": "response.output_item.done", "output_index": oi, "item": item}));
@@ -244,7 +305,11 @@ pub(super) async fn responses(sh: &Shared, headers: &HeaderMap, body: &Bytes) ->
                        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
                        "total_tokens": input_tokens + output_tokens + reasoning_tokens});
     // Every second response: `output` empty, as the real backend sometimes sends it.
-    let final_output = if n % 2 == 0 { json!([]) } else { Value::Array(output) };
+    let final_output = if n % 2 == 0 {
+        json!([])
+    } else {
+        Value::Array(output)
+    };
     f.push(json!({"type": "response.completed", "response": response("completed", final_output, usage)}));
     sse_response(f.out, Duration::from_millis(eff.chunk_interval_ms))
 }
@@ -256,7 +321,10 @@ pub(super) async fn compact(sh: &Shared, headers: &HeaderMap, body: &Bytes) -> R
         Err(r) => return r,
     };
     if req.get("stream").is_some_and(|s| s != &Value::Bool(false)) {
-        return detail(StatusCode::BAD_REQUEST, "Streaming is not supported for compact");
+        return detail(
+            StatusCode::BAD_REQUEST,
+            "Streaming is not supported for compact",
+        );
     }
     let id = sh.next_id("resp_");
     let input_tokens = estimate_tokens(&req, &["instructions", "input"]);

@@ -134,7 +134,12 @@ mod tests {
 
     #[test]
     fn durations_read_in_their_two_largest_units() {
-        for (secs, want) in [(9, "9s"), (250, "4m 10s"), (11100, "3h 5m"), (183600, "2d 3h")] {
+        for (secs, want) in [
+            (9, "9s"),
+            (250, "4m 10s"),
+            (11100, "3h 5m"),
+            (183600, "2d 3h"),
+        ] {
             assert_eq!(human(Duration::from_secs(secs)), want);
         }
     }

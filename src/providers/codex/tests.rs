@@ -149,8 +149,10 @@ fn header<'a>(o: &'a Outbound, name: &str) -> Option<&'a str> {
 #[test]
 fn oauth_requests_carry_the_account_and_a_codex_identity() {
     let id_token = jwt(json!({"https://api.openai.com/auth": {"chatgpt_account_id": "acct-jwt"}}));
-    let cred = oauth_cred(json!({"type": "codex", "id_token": id_token, "account_id": "acct-file",
-                                 "access_token": "tok-123"}));
+    let cred = oauth_cred(
+        json!({"type": "codex", "id_token": id_token, "account_id": "acct-file",
+                                 "access_token": "tok-123"}),
+    );
     let o = built(
         &cred,
         Operation::Responses,
@@ -186,7 +188,10 @@ fn oauth_requests_carry_the_account_and_a_codex_identity() {
             ("session_id", "sess-9"),
         ],
     );
-    assert_eq!(o.url, "https://chatgpt.com/backend-api/codex/responses/compact");
+    assert_eq!(
+        o.url,
+        "https://chatgpt.com/backend-api/codex/responses/compact"
+    );
     assert_eq!(header(&o, "user-agent"), Some("codex_exec/0.169.0 (Linux)"));
     assert_eq!(header(&o, "originator"), Some("codex_exec"));
     assert_eq!(header(&o, "session_id"), Some("sess-9"));

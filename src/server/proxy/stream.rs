@@ -150,7 +150,6 @@ where
     Body::from_stream(futures_util::stream::iter(head).chain(rest))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,13 +106,9 @@ impl Attempt {
                 body,
                 ..
             } => passthrough(status, &headers, Body::from(body), all_headers),
-            Attempt::Untranslatable(m) => {
-                own(StatusCode::BAD_REQUEST, Kind::InvalidRequest, m)
-            }
+            Attempt::Untranslatable(m) => own(StatusCode::BAD_REQUEST, Kind::InvalidRequest, m),
             Attempt::Transport(m) => own(StatusCode::BAD_GATEWAY, Kind::Api, m),
-            Attempt::Skipped(m) => {
-                own(StatusCode::SERVICE_UNAVAILABLE, Kind::Unavailable, m)
-            }
+            Attempt::Skipped(m) => own(StatusCode::SERVICE_UNAVAILABLE, Kind::Unavailable, m),
         }
     }
 }
@@ -267,8 +263,8 @@ async fn assembled(call: &Call, shape: Shape, resp: reqwest::Response) -> Attemp
         Ok(b) => b,
         Err(e) if e.kind == Kind::Api => return Attempt::Transport(e.message),
         Err(e) => {
-            let status = StatusCode::from_u16(e.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::CONTENT_TYPE,
@@ -286,9 +282,7 @@ async fn assembled(call: &Call, shape: Shape, resp: reqwest::Response) -> Attemp
         match translate::translate_response(shape.upstream, call.dialect, &body, &call.model) {
             Ok(b) => b,
             Err(e) => {
-                return Attempt::Transport(format!(
-                    "upstream answer could not be translated: {e}"
-                ));
+                return Attempt::Transport(format!("upstream answer could not be translated: {e}"));
             }
         }
     } else {

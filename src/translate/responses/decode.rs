@@ -164,7 +164,10 @@ impl StreamDecoder {
     pub fn finish(&mut self, out: &mut Vec<Event>) {
         if !self.ended {
             self.ended = true;
-            out.push(Event::Error(ApiError::new(ErrorKind::Api, "stream closed before response.completed")));
+            out.push(Event::Error(ApiError::new(
+                ErrorKind::Api,
+                "stream closed before response.completed",
+            )));
         }
     }
 

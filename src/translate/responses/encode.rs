@@ -564,7 +564,10 @@ impl StreamEncoder {
             self.end(out);
         } else {
             self.fail(
-                &ApiError::new(ErrorKind::Api, "upstream closed the stream before the response completed"),
+                &ApiError::new(
+                    ErrorKind::Api,
+                    "upstream closed the stream before the response completed",
+                ),
                 out,
             );
         }

@@ -167,20 +167,30 @@ mod tests {
             ("response.completed", completed),
         ]);
         assert_eq!(out.len(), 4, "no error after a completed stream");
-        assert_eq!(out[0], format!("event: response.created\ndata: {created}\n\n"));
-        assert_eq!(out[1], format!("event: response.output_item.done\ndata: {done1}\n\n"));
+        assert_eq!(
+            out[0],
+            format!("event: response.created\ndata: {created}\n\n")
+        );
+        assert_eq!(
+            out[1],
+            format!("event: response.output_item.done\ndata: {done1}\n\n")
+        );
         let last = out[3]
             .strip_prefix("event: response.completed\ndata: ")
             .unwrap();
         let v: Value = serde_json::from_str(last.trim()).unwrap();
-        assert_eq!(v["response"]["output"][0]["id"], "rs_0", "ordered by output_index");
+        assert_eq!(
+            v["response"]["output"][0]["id"], "rs_0",
+            "ordered by output_index"
+        );
         assert_eq!(v["response"]["output"][1]["id"], "msg_1");
         assert_eq!(v["sequence_number"], 3);
     }
 
     #[test]
     fn a_full_final_output_is_left_alone() {
-        let completed = r#"{"type":"response.completed","response":{"output":[{"type":"message","id":"m"}]}}"#;
+        let completed =
+            r#"{"type":"response.completed","response":{"output":[{"type":"message","id":"m"}]}}"#;
         let out = run(&[
             (
                 "",
@@ -203,7 +213,10 @@ mod tests {
         let v: Value = serde_json::from_str(data.trim()).unwrap();
         assert_eq!(v["type"], "error");
         assert_eq!(v["message"], "stream closed before response.completed");
-        let failed = run(&[("response.failed", r#"{"type":"response.failed","response":{}}"#)]);
+        let failed = run(&[(
+            "response.failed",
+            r#"{"type":"response.failed","response":{}}"#,
+        )]);
         assert_eq!(failed.len(), 1, "a failed stream already said so");
     }
 }

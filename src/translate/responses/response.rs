@@ -244,7 +244,10 @@ pub fn response_from_stream(sse: &[u8]) -> Result<Value, ApiError> {
     parser.feed(sse, &mut on_event);
     parser.finish(&mut on_event);
     let mut response = result.unwrap_or_else(|| {
-        Err(ApiError::new(ErrorKind::Api, "stream closed before response.completed"))
+        Err(ApiError::new(
+            ErrorKind::Api,
+            "stream closed before response.completed",
+        ))
     })?;
     let empty = response
         .get("output")

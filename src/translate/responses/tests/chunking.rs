@@ -191,7 +191,8 @@ fn event() -> impl Strategy<Value = Event> {
             })),
         stop().prop_map(Event::Finish),
         Just(Event::Done),
-        "[a-z ]{0,8}".prop_map(|message| Event::Error(ApiError::new(ErrorKind::RateLimit, message))),
+        "[a-z ]{0,8}"
+            .prop_map(|message| Event::Error(ApiError::new(ErrorKind::RateLimit, message))),
     ]
 }
 

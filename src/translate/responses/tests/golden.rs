@@ -273,7 +273,10 @@ fn incomplete_failed_error_and_truncated_streams() {
     let got = decode(sse(&events).as_bytes(), 5);
     assert_eq!(
         got.last(),
-        Some(&Event::Error(ApiError::new(ErrorKind::RateLimit, "Rate limit reached"))),
+        Some(&Event::Error(ApiError::new(
+            ErrorKind::RateLimit,
+            "Rate limit reached"
+        ))),
         "nothing after the failure counts"
     );
     assert_eq!(got.len(), 2);
@@ -285,7 +288,10 @@ fn incomplete_failed_error_and_truncated_streams() {
         let got = decode(sse(&[error]).as_bytes(), 1);
         assert_eq!(
             got,
-            vec![Event::Error(ApiError::new(ErrorKind::Overloaded, "Slow down"))]
+            vec![Event::Error(ApiError::new(
+                ErrorKind::Overloaded,
+                "Slow down"
+            ))]
         );
     }
 
@@ -296,7 +302,10 @@ fn incomplete_failed_error_and_truncated_streams() {
     let got = decode(cut.as_bytes(), 64);
     assert_eq!(
         got.last(),
-        Some(&Event::Error(ApiError::new(ErrorKind::Api, "stream closed before response.completed")))
+        Some(&Event::Error(ApiError::new(
+            ErrorKind::Api,
+            "stream closed before response.completed"
+        )))
     );
     assert!(!got.contains(&Event::Done));
 }
@@ -506,7 +515,10 @@ fn non_stream_answer_is_rebuilt_from_done_items() {
     let cut = &cut[..cut.len() - 20];
     assert_eq!(
         response_from_stream(cut.as_bytes()),
-        Err(ApiError::new(ErrorKind::Api, "stream closed before response.completed"))
+        Err(ApiError::new(
+            ErrorKind::Api,
+            "stream closed before response.completed"
+        ))
     );
     let mut failed = response_obj("failed", json!([]), Value::Null);
     failed["error"] = json!({"code": "context_length_exceeded", "message": "Your input exceeds the context window"});

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::super::ir::Event;
-use super::super::sse::SseParser;
 use super::super::ir::{ApiError, Request, Response};
+use super::super::sse::SseParser;
 use super::{StreamDecoder, StreamEncoder};
 
 /// The dialect's emitters, read back as JSON for assertions.

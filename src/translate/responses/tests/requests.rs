@@ -8,8 +8,8 @@ use super::super::super::ir::{
     StopReason, Tool, ToolChoice, Usage,
 };
 use super::super::{parse_request, parse_response};
-use super::{emit_error, emit_request, emit_response};
 use super::golden::{call_item, message_item, reasoning_item, usage_wire};
+use super::{emit_error, emit_request, emit_response};
 
 pub(super) const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 

@@ -10,21 +10,23 @@ use super::super::super::ir::{
 use super::super::super::sse::SseParser;
 use super::super::super::{anthropic, openai_chat, parse_error};
 use super::super::{parse_request, parse_response};
-use super::{emit_error, emit_request, emit_response};
 use super::golden::{codex_stream, usage_wire};
 use super::requests::{
     PNG, codex_ir, codex_request, codex_response, codex_response_ir, developer_item,
 };
 use super::{check_stream, decode, encode, frames};
+use super::{emit_error, emit_request, emit_response};
 
 // The other dialects' entry points, in one place.
 
 fn request_via_anthropic(r: &Request) -> Request {
-    anthropic::parse_request(&anthropic::emit_request(r).expect("anthropic request emits")).expect("anthropic request parses")
+    anthropic::parse_request(&anthropic::emit_request(r).expect("anthropic request emits"))
+        .expect("anthropic request parses")
 }
 
 fn request_via_chat(r: &Request) -> Request {
-    openai_chat::parse_request(&openai_chat::emit_request(r).expect("chat request emits")).expect("chat request parses")
+    openai_chat::parse_request(&openai_chat::emit_request(r).expect("chat request emits"))
+        .expect("chat request parses")
 }
 
 fn response_via_anthropic(r: &Response) -> Response {
@@ -260,7 +262,12 @@ fn error_bodies_survive_both_dialects() {
             openai_chat::emit_error(&parsed),
         ] {
             let back = parse_error(status, &other);
-            assert_eq!(emit_error(&back), emit_error(&e), "{kind:?} via {}", String::from_utf8_lossy(&other));
+            assert_eq!(
+                emit_error(&back),
+                emit_error(&e),
+                "{kind:?} via {}",
+                String::from_utf8_lossy(&other)
+            );
         }
     }
 }
@@ -326,7 +333,10 @@ fn stream_through_chat_keeps_text_tools_summary_and_usage() {
     assert_eq!(via["usage"]["input_tokens_details"]["cached_tokens"], 1024);
     assert_eq!(via["usage"]["output_tokens"], 300);
     // Chat carries reasoning tokens in `completion_tokens_details`.
-    assert_eq!(via["usage"]["output_tokens_details"]["reasoning_tokens"], 256);
+    assert_eq!(
+        via["usage"]["output_tokens_details"]["reasoning_tokens"],
+        256
+    );
     assert_eq!(via["usage"], direct["usage"]);
 }
 
