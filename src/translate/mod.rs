@@ -557,7 +557,7 @@ impl Pipeline {
 enum Mode {
     /// Bytes pass through unchanged.
     Pass,
-    Translate(Pipeline),
+    Translate(Box<Pipeline>),
     /// Responses to a Responses client: events pass, the backend's slips are repaired.
     Fix(responses::StreamFixer),
 }
@@ -589,7 +589,7 @@ impl StreamTranslator {
             None
         };
         let mode = match pipeline {
-            Some(p) => Mode::Translate(p),
+            Some(p) => Mode::Translate(Box::new(p)),
             None if from == Dialect::Responses && to == Dialect::Responses => {
                 Mode::Fix(responses::StreamFixer::default())
             }
@@ -618,10 +618,8 @@ impl StreamTranslator {
     /// separate final chunk with empty `choices` (as OpenAI does). Without it, usage
     /// rides on the `finish_reason` chunk, which every SDK tolerates.
     pub fn with_include_usage(mut self, include: bool) -> Self {
-        if let Mode::Translate(Pipeline {
-            encoder: Encoder::OpenAiChat(e),
-            ..
-        }) = &mut self.mode
+        if let Mode::Translate(p) = &mut self.mode
+            && let Encoder::OpenAiChat(e) = &mut p.encoder
         {
             e.set_include_usage(include);
         }

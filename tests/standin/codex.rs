@@ -305,7 +305,7 @@ pub(super) async fn responses(sh: &Shared, headers: &HeaderMap, body: &Bytes) ->
                        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
                        "total_tokens": input_tokens + output_tokens + reasoning_tokens});
     // Every second response: `output` empty, as the real backend sometimes sends it.
-    let final_output = if n % 2 == 0 {
+    let final_output = if n.is_multiple_of(2) {
         json!([])
     } else {
         Value::Array(output)

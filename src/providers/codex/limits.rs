@@ -99,7 +99,8 @@ mod tests {
             )
         };
         #[rustfmt::skip]
-        let table: Vec<(&str, u16, String, Option<(u64, &str)>)> = vec![
+        type Row = (&'static str, u16, String, Option<(u64, &'static str)>);
+        let table: Vec<Row> = vec![
             ("resets_in_seconds: cool until then", 429, usage(r#","resets_in_seconds":183600"#),
                 Some((183600, "usage limit reached (plus plan); resets in 2d 3h at 2026-01-03T03:00:00Z"))),
             ("resets_at: cool until that instant", 429, usage(r#","resets_at":1767229200"#),
