@@ -17,6 +17,11 @@
 //!    `#[value(skip)]` when it has no OAuth login), the variant in [`Provider::ALL`],
 //!    and one arm per method of `impl Provider` (the compiler lists the missing ones).
 //!
+//! Two facts only some upstreams have are answered in this file for the others
+//! (`None` / `false` arms): [`Provider::limit`] (a cooldown read from the error answer
+//! itself, Codex's usage limits) and [`Provider::session_affinity`] (keep a
+//! conversation on one account).
+//!
 //! Nothing else changes: credentials, `/v1/models`, routing, cooldowns, refresh and
 //! metrics pick the new provider up through these methods. (A provider with a new
 //! OAuth login also needs its interactive flow, `auth/login/<name>.rs`, and an arm in

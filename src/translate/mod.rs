@@ -5,8 +5,10 @@
 //! not N×M.
 //!
 //! Public entry points: [`probe`], [`rewrite_model`], [`translate_request`],
-//! [`translate_response`], [`translate_error`], [`error_body`], [`stream_error`] and
-//! the incremental [`StreamTranslator`]. All are pure.
+//! [`translate_response`], [`translate_error`], [`error_body`], [`stream_error`],
+//! [`collect_stream`] (the non-stream answer of an upstream that only streams) and the
+//! incremental [`StreamTranslator`] (which also repairs Responses streams passed to
+//! Responses clients). All are pure.
 //!
 //! # The per-dialect interface
 //!
