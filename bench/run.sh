@@ -176,6 +176,7 @@ measure_with() { # target mode concurrency url body [extra loadgen args...]
   r=$("$LOADGEN" --url "$url" -c "$c" --threads "$LG_THREADS" --body "$b" "${HDRS[@]}" --label "$t/$mode/c$c" "$@")
   kill "$samp" 2>/dev/null; wait "$samp" 2>/dev/null || true
   rssmax=$(cat "$WORK/rss.$t" 2>/dev/null || echo 0); rm -f "$WORK/rss.$t"
+  rssmax=${rssmax:-0}  # the sampler may be stopped mid-write
   local cpu1; cpu1=$(cpu_ticks $pids)
   printf '{"target":"%s","mode":"%s","c":%s,"cpu_ticks":%s,"clk_tck":%s,"rss_max_kb":%s,"load":%s}\n' \
     "$t" "$mode" "$c" "$((cpu1 - cpu0))" "$clk_tck" "$rssmax" "$r" >> "$RESULTS"
