@@ -29,14 +29,20 @@ out.append("")
 out.append("CPU µs/req is the process under test (direct: the stand-in itself; nginx: master+workers; gateway: cliproxy).")
 out.append("")
 
-for mode in ("nonstream", "stream"):
+TITLES = {
+    "responses": "responses (Responses client → Claude; direct/nginx: the Anthropic request)",
+    "responses-stream": "responses-stream (streamed, translated Anthropic → Responses)",
+    "codex-stream": "codex-stream (Responses client → Codex, native; direct/nginx: the normalised Codex request)",
+}
+for mode in ("nonstream", "stream", "responses", "responses-stream", "codex-stream"):
     concs = sorted({r["c"] for r in results if r["mode"] == mode})
     if not concs:
         continue
-    out += [f"## {mode}", ""]
+    streamed = mode != "nonstream" and mode != "responses"
+    out += [f"## {TITLES.get(mode, mode)}", ""]
     hdr = "| target | conns | req/s | ×direct | ×nginx | p50 ms | p99 ms | +p50 vs direct | +p99 vs direct |"
     sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    if mode == "stream":
+    if streamed:
         hdr += " TTFB p50 ms | +TTFB vs direct |"
         sep += "---:|---:|"
     hdr += " CPU µs/req | RSS max MB | errors |"
@@ -59,7 +65,7 @@ for mode in ("nonstream", "stream"):
                         f(L["latency_ms"]["p99"] - d["load"]["latency_ms"]["p99"], 3)]
             else:
                 row += ["–", "–"]
-            if mode == "stream":
+            if streamed:
                 row.append(f(L["ttfb_ms"]["p50"], 3))
                 row.append(f(L["ttfb_ms"]["p50"] - d["load"]["ttfb_ms"]["p50"], 3) if d and t != "direct" else "–")
             row += [f(cpu_us(r), 1), f(r["rss_max_kb"] / 1024, 1), str(L["errors"] + L["non_2xx"])]
@@ -112,6 +118,16 @@ if "gateway" in targets:
         worst = max(cpu_us(r) for r in runs)
         detail = ", ".join("%s/c%d: %.1f" % (r["mode"], r["c"], cpu_us(r)) for r in runs)
         check("CPU per request ≤ 25 µs (pass-through)", worst <= 25, f"worst {worst:.1f} µs ({detail})")
+    for mode in ("responses", "responses-stream", "codex-stream"):
+        g, n = by.get(("gateway", mode, 64)), by.get(("nginx", mode, 64))
+        if g and n and n["load"]["rps"]:
+            ratio = g["load"]["rps"] / n["load"]["rps"]
+            check(f"{mode}: throughput at 64 conns ≥ 0.7× nginx", ratio >= 0.7, f"{ratio:.2f}× nginx")
+    translated = [r for r in results if r["target"] == "gateway" and r["mode"] in ("responses", "responses-stream", "codex-stream")]
+    if translated:
+        worst = max(cpu_us(r) for r in translated)
+        detail = ", ".join("%s/c%d: %.1f" % (r["mode"], r["c"], cpu_us(r)) for r in translated)
+        check("CPU per request ≤ 60 µs (translated)", worst <= 60, f"worst {worst:.1f} µs ({detail})")
     g, d = by.get(("gateway", "stream", 1)), by.get(("direct", "stream", 1))
     if g and d:
         add = g["load"]["ttfb_ms"]["p50"] - d["load"]["ttfb_ms"]["p50"]

@@ -1,4 +1,4 @@
-//! Stand-in upstream server (Anthropic, Anthropic OAuth, OpenAI-compatible, Amp) for tests and benchmarks.
+//! Stand-in upstream server (Anthropic, Anthropic OAuth, Codex Responses, OpenAI-compatible, Gemini, Cloud Code, Amp) for tests and benchmarks.
 //!
 //! `cargo run --example standin -- --port 0 [--no-record]` prints `LISTENING http://127.0.0.1:PORT`.
 //! See `tests/standin/mod.rs` for routes and `tests/standin/control.rs` for the `/_standin/*` control surface.

@@ -61,8 +61,8 @@ async fn unknown_routes_answer_404_in_the_dialect_of_their_path() {
     use reqwest::Method as M;
     for (method, path, shape) in [
         (M::POST, "/v1/messages/batches", Shape::Anthropic),
-        (M::POST, "/v1/responses", Shape::OpenAi),
-        (M::POST, "/v1/completions", Shape::OpenAi),
+        (M::POST, "/v1/embeddings", Shape::OpenAi),
+        (M::POST, "/v1/responses/x/y", Shape::OpenAi),
         (M::GET, "/v1/models/x/y", Shape::OpenAi),
         (M::POST, "/v1beta/cachedContents", Shape::Gemini),
         (M::GET, "/no/such/thing", Shape::OpenAi),
@@ -99,6 +99,8 @@ async fn wrong_methods_answer_405_with_allow_in_the_route_dialect() {
             "POST",
         ),
         (M::GET, "/v1/chat/completions", Shape::OpenAi, "POST"),
+        (M::GET, "/v1/responses", Shape::OpenAi, "POST"),
+        (M::PUT, "/v1/completions", Shape::OpenAi, "POST"),
         (M::DELETE, "/v1/models", Shape::OpenAi, "GET"),
         (M::POST, "/v1beta/models", Shape::Gemini, "GET"),
         (

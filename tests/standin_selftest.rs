@@ -842,3 +842,70 @@ async fn recording_and_http_control_surface() {
         "nothing recorded while recording is off"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Codex backend
+// ---------------------------------------------------------------------------------------------
+
+async fn codex(s: &StandIn, body: Value) -> (u16, String) {
+    let r = client()
+        .post(s.url("/backend-api/codex/responses"))
+        .bearer_auth("tok")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn codex_refuses_what_the_real_backend_refuses() {
+    let s = StandIn::start().await;
+    let ok = json!({"model": "gpt-5-codex", "instructions": "", "store": false, "stream": true, "input": "hi"});
+    let without = |k: &str| {
+        let mut b = ok.clone();
+        b.as_object_mut().unwrap().remove(k);
+        b
+    };
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    for (body, msg) in [
+        (without("instructions"), "Instructions are required"),
+        (with("store", json!(true)), "Store must be set to false"),
+        (without("store"), "Store must be set to false"),
+        (with("stream", json!(false)), "Stream must be set to true"),
+        (
+            with("max_output_tokens", json!(10)),
+            "Unsupported parameter: max_output_tokens",
+        ),
+        (
+            with("temperature", json!(0.1)),
+            "Unsupported parameter: temperature",
+        ),
+    ] {
+        let (status, text) = codex(&s, body).await;
+        assert_eq!(status, 400, "{text}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"detail": msg})
+        );
+    }
+    let (status, text) = codex(&s, ok.clone()).await;
+    assert_eq!(status, 200);
+    assert!(
+        text.starts_with("event: response.created\ndata: "),
+        "{text}"
+    );
+    assert!(text.contains("event: response.completed\n"));
+
+    s.set_behavior("tok", Behavior::usage_limit(3600));
+    let (status, text) = codex(&s, ok).await;
+    assert_eq!(status, 429);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["type"], "usage_limit_reached");
+    assert_eq!(v["error"]["resets_in_seconds"], 3600);
+    assert!(v["error"]["resets_at"].as_u64().is_some());
+}

@@ -637,6 +637,28 @@ pub mod state_file {
         }
     }
 
+    /// Records that `file`'s account is cooling down until `until` because its upstream
+    /// said so (a usage limit), so `auth list` shows it while the gateway waits.
+    pub fn record_limit(dir: &Path, file: &AuthFile, reason: &str, until: jiff::Timestamp) {
+        let _g = WRITE.lock();
+        let mut all = load(dir);
+        all.accounts.insert(
+            file.name.clone(),
+            Entry {
+                state: "cooling_down".into(),
+                reason: reason.to_string(),
+                command: String::new(),
+                until: rfc3339(until),
+                at: rfc3339(jiff::Timestamp::now()),
+                refresh_token_sha256: token_tag(file),
+            },
+        );
+        let bytes = serde_json::to_vec_pretty(&all).unwrap_or_default();
+        if let Err(e) = crate::store::write_atomic(&dir.join(NAME), &bytes) {
+            tracing::warn!(error = %e, "could not write {NAME}");
+        }
+    }
+
     /// Records that `file`'s token was refreshed under the local lock because the bucket
     /// could not be used (`why`). The next refresh through the bucket, or a login,
     /// clears it.

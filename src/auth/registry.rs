@@ -1,8 +1,9 @@
 //! Which credentials serve which client-visible model name.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::config::ModelAlias;
 use crate::providers::{Operation, Provider};
 
 use super::credential::{Credential, excluded};
@@ -23,8 +24,9 @@ pub struct ListedModel {
 #[derive(Debug, Default)]
 pub struct Registry {
     exact: HashMap<String, Vec<Route>>,
-    /// Credentials without a model list: they serve their provider's whole family.
-    catch_all: Vec<Arc<Credential>>,
+    /// Credentials without a model list: they serve their provider's whole family,
+    /// minus the names an `oauth-model-alias` renamed away or routes exactly.
+    catch_all: Vec<(Arc<Credential>, Vec<String>)>,
     force_prefix: bool,
     listed: Vec<ListedModel>,
 }
@@ -35,8 +37,51 @@ fn owner(c: &Credential) -> String {
         .unwrap_or_else(|| c.provider.name().to_string())
 }
 
+/// `oauth-model-alias` / `oauth-excluded-models` channels are auth-file types
+/// (`claude`, `codex`, `gemini-cli`, `antigravity`) or provider names.
+fn channel_provider(channel: &str) -> Option<Provider> {
+    let c = channel.trim().to_ascii_lowercase();
+    Provider::from_auth_type(&c).or_else(|| Provider::ALL.into_iter().find(|p| p.name() == c))
+}
+
+/// `oauth-model-alias` by provider (channels naming no provider are ignored).
+pub fn oauth_aliases(
+    map: &BTreeMap<String, Vec<ModelAlias>>,
+) -> HashMap<Provider, Vec<ModelAlias>> {
+    let mut out: HashMap<Provider, Vec<ModelAlias>> = HashMap::new();
+    for (channel, list) in map {
+        if let Some(p) = channel_provider(channel) {
+            out.entry(p).or_default().extend(
+                list.iter()
+                    .filter(|a| !a.name.is_empty() && !a.alias.is_empty())
+                    .cloned(),
+            );
+        }
+    }
+    out
+}
+
+/// The `oauth-excluded-models` patterns for `provider`'s OAuth accounts.
+pub fn oauth_excluded(map: &BTreeMap<String, Vec<String>>, provider: Provider) -> Vec<String> {
+    map.iter()
+        .filter(|(channel, _)| channel_provider(channel) == Some(provider))
+        .flat_map(|(_, v)| v.iter().cloned())
+        .collect()
+}
+
 impl Registry {
     pub fn build(creds: &[Arc<Credential>], force_prefix: bool) -> Registry {
+        Registry::build_with(creds, force_prefix, &HashMap::new())
+    }
+
+    /// As [`build`](Self::build), with `oauth-model-alias` applied to OAuth accounts
+    /// without a model list: an alias serves its model under the new name, and the old
+    /// name stays only when the alias is a `fork`.
+    pub fn build_with(
+        creds: &[Arc<Credential>],
+        force_prefix: bool,
+        oauth_aliases: &HashMap<Provider, Vec<ModelAlias>>,
+    ) -> Registry {
         let mut r = Registry {
             force_prefix,
             ..Default::default()
@@ -52,18 +97,54 @@ impl Registry {
         };
         for c in creds.iter().filter(|c| !c.disabled) {
             if c.models.is_empty() {
-                r.catch_all.push(c.clone());
+                let aliases: &[ModelAlias] = match c.oauth() {
+                    Some(_) => oauth_aliases.get(&c.provider).map_or(&[], Vec::as_slice),
+                    None => &[],
+                };
+                let hidden: Vec<String> = aliases
+                    .iter()
+                    .filter(|a| !a.fork)
+                    .map(|a| a.name.clone())
+                    .collect();
+                // The catch-all leaves alone what the aliases route exactly.
+                let skip = hidden
+                    .iter()
+                    .cloned()
+                    .chain(aliases.iter().map(|a| a.alias.clone()))
+                    .collect();
+                r.catch_all.push((c.clone(), skip));
+                let visible = |r: &mut Registry,
+                               list: &mut dyn FnMut(&mut Registry, String, &Credential),
+                               m: &str| {
+                    if c.prefix.is_empty() || !force_prefix {
+                        list(r, m.to_string(), c);
+                    }
+                    if !c.prefix.is_empty() {
+                        list(r, format!("{}/{m}", c.prefix), c);
+                    }
+                };
                 for m in c
                     .provider
                     .catalog()
                     .iter()
-                    .filter(|m| !excluded(&c.excluded, m))
+                    .filter(|m| !excluded(&c.excluded, m) && !hidden.iter().any(|h| h == *m))
                 {
+                    visible(&mut r, &mut list, m);
+                }
+                for a in aliases.iter().filter(|a| !excluded(&c.excluded, &a.name)) {
+                    visible(&mut r, &mut list, &a.alias);
+                    let mut names = Vec::new();
                     if c.prefix.is_empty() || !force_prefix {
-                        list(&mut r, m.to_string(), c);
+                        names.push(a.alias.clone());
                     }
                     if !c.prefix.is_empty() {
-                        list(&mut r, format!("{}/{m}", c.prefix), c);
+                        names.push(format!("{}/{}", c.prefix, a.alias));
+                    }
+                    for n in names {
+                        r.exact.entry(n).or_default().push(Route {
+                            cred: c.clone(),
+                            upstream_model: a.name.clone(),
+                        });
                     }
                 }
                 continue;
@@ -104,7 +185,7 @@ impl Registry {
                     .then(a.upstream_model.cmp(&b.upstream_model))
             });
         }
-        r.catch_all.sort_by(|a, b| a.id.cmp(&b.id));
+        r.catch_all.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         r
     }
 
@@ -124,7 +205,7 @@ impl Registry {
                     .collect()
             })
             .unwrap_or_default();
-        for c in self.catch_all.iter().filter(|c| accept(c.provider)) {
+        for (c, hidden) in self.catch_all.iter().filter(|(c, _)| accept(c.provider)) {
             let upstream = if !c.prefix.is_empty() {
                 match model
                     .strip_prefix(&c.prefix)
@@ -137,7 +218,13 @@ impl Registry {
             } else {
                 model
             };
-            if c.provider.serves_model(upstream) && !excluded(&c.excluded, upstream) {
+            if c.provider.serves_model(upstream)
+                && !excluded(&c.excluded, upstream)
+                && !hidden.iter().any(|h| h == upstream)
+                && !out
+                    .iter()
+                    .any(|r| Arc::ptr_eq(&r.cred, c) && r.upstream_model == upstream)
+            {
                 out.push(Route {
                     cred: c.clone(),
                     upstream_model: upstream.to_string(),
@@ -249,6 +336,117 @@ mod tests {
             forced.resolve("team/claude-x", Operation::Messages).len(),
             1
         );
+    }
+
+    fn oauth_cred(id: &str, provider: Provider) -> Arc<Credential> {
+        let file = crate::auth::AuthFile::parse(
+            std::path::Path::new(&format!("/x/{id}")),
+            format!(
+                r#"{{"type":"{}","access_token":"t"}}"#,
+                provider.auth_types()[0]
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let acc = Arc::new(crate::auth::credential::OAuthAccount::new(file));
+        Arc::new(Credential::from_account(acc).unwrap())
+    }
+
+    #[test]
+    fn oauth_model_aliases_rename_and_fork_models_of_oauth_accounts() {
+        let map: BTreeMap<String, Vec<ModelAlias>> = [
+            (
+                "codex".to_string(),
+                vec![
+                    ModelAlias {
+                        name: "gpt-5-codex".into(),
+                        alias: "codex-main".into(),
+                        fork: false,
+                    },
+                    ModelAlias {
+                        name: "gpt-5".into(),
+                        alias: "gpt5-fork".into(),
+                        fork: true,
+                    },
+                ],
+            ),
+            (
+                "claude".to_string(),
+                vec![ModelAlias {
+                    name: "claude-sonnet-4-5-20250929".into(),
+                    alias: "sonnet".into(),
+                    fork: false,
+                }],
+            ),
+            (
+                "qwen".to_string(),
+                vec![ModelAlias {
+                    name: "q".into(),
+                    alias: "qq".into(),
+                    fork: false,
+                }],
+            ),
+        ]
+        .into();
+        let aliases = oauth_aliases(&map);
+        assert_eq!(aliases.len(), 2, "channels without a provider are ignored");
+        let codex = oauth_cred("codex-a.json", Provider::Codex);
+        let key = cred("claude-api-key[0]", Provider::Claude, "", &[]);
+        let claude = oauth_cred("claude-a.json", Provider::Claude);
+        let r = Registry::build_with(&[codex, key, claude], false, &aliases);
+        let route = |m: &str| {
+            r.resolve(m, Operation::Responses)
+                .into_iter()
+                .map(|r| (r.cred.id.clone(), r.upstream_model))
+                .collect::<Vec<_>>()
+        };
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            route("codex-main"),
+            vec![pair("codex-a.json", "gpt-5-codex")]
+        );
+        assert!(route("gpt-5-codex").is_empty(), "renamed away without fork");
+        assert_eq!(route("gpt5-fork"), vec![pair("codex-a.json", "gpt-5")]);
+        assert_eq!(
+            route("gpt-5"),
+            vec![pair("codex-a.json", "gpt-5")],
+            "fork keeps the name"
+        );
+        // API keys are not OAuth accounts: only the OAuth account is renamed.
+        assert_eq!(
+            route("sonnet"),
+            vec![pair("claude-a.json", "claude-sonnet-4-5-20250929")]
+        );
+        assert_eq!(
+            route("claude-sonnet-4-5-20250929"),
+            vec![pair("claude-api-key[0]", "claude-sonnet-4-5-20250929")]
+        );
+        let listed: Vec<_> = r.models().iter().map(|m| m.id.as_str()).collect();
+        for want in [
+            "codex-main",
+            "gpt5-fork",
+            "gpt-5",
+            "sonnet",
+            "gpt-5.1-codex",
+        ] {
+            assert!(listed.contains(&want), "{want} in {listed:?}");
+        }
+        assert!(!listed.contains(&"gpt-5-codex"));
+    }
+
+    #[test]
+    fn oauth_excluded_models_are_read_per_channel() {
+        let map: BTreeMap<String, Vec<String>> = [
+            ("codex".to_string(), vec!["gpt-5-codex-mini".to_string()]),
+            ("gemini-cli".to_string(), vec!["*-preview".to_string()]),
+        ]
+        .into();
+        assert_eq!(
+            oauth_excluded(&map, Provider::Codex),
+            vec!["gpt-5-codex-mini"]
+        );
+        assert_eq!(oauth_excluded(&map, Provider::Gemini), vec!["*-preview"]);
+        assert!(oauth_excluded(&map, Provider::Claude).is_empty());
     }
 
     #[test]

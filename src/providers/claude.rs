@@ -50,9 +50,10 @@ pub fn serves_model(model: &str) -> bool {
     model.starts_with("claude-")
 }
 
-/// Every operation; `count_tokens` only Claude has.
-pub fn supports(_op: Operation) -> bool {
-    true
+/// Every operation but the Responses API's compaction (Codex's own); `count_tokens`
+/// only Claude has.
+pub fn supports(op: Operation) -> bool {
+    op != Operation::ResponsesCompact
 }
 
 pub fn refresh_request(config: &Config, refresh_token: &str) -> Option<TokenRequest> {

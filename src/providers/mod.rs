@@ -19,6 +19,11 @@
 //!    `#[value(skip)]` when it has no OAuth login), the variant in [`Provider::ALL`],
 //!    and one arm per method of `impl Provider` (the compiler lists the missing ones).
 //!
+//! Two facts only some upstreams have are answered in this file for the others
+//! (`None` / `false` arms): [`Provider::limit`] (a cooldown read from the error answer
+//! itself, Codex's usage limits) and [`Provider::session_affinity`] (keep a
+//! conversation on one account).
+//!
 //! Nothing else changes: credentials, `/v1/models`, routing, cooldowns, refresh and
 //! metrics pick the new provider up through these methods. (A provider with a new
 //! OAuth login also needs its interactive flow, `auth/login/<name>.rs`, and an arm in
@@ -79,6 +84,26 @@ pub enum Operation {
     ChatCompletions,
     /// Gemini's `generateContent` / `streamGenerateContent`.
     GenerateContent,
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/responses/compact` (never streamed).
+    ResponsesCompact,
+}
+
+impl Operation {
+    /// Whether the operation can be answered as a stream at all.
+    pub fn streams(self) -> bool {
+        !matches!(self, Operation::CountTokens | Operation::ResponsesCompact)
+    }
+}
+
+/// A cooldown an upstream's own error answer asks for (a usage limit with its reset
+/// time), in place of the status-based rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    pub duration: Duration,
+    /// Shown in errors and `auth list` (`usage limit reached; resets in 2d 3h`).
+    pub reason: String,
 }
 
 /// A fully built upstream request.
@@ -313,6 +338,34 @@ impl Provider {
         }
     }
 
+    /// The cooldown an error answer (`status`, raw upstream `body`) asks for, when the
+    /// provider's answers say (`None`: the status-based rules apply).
+    pub fn limit(self, status: u16, body: &[u8], now: jiff::Timestamp) -> Option<Limit> {
+        match self {
+            Provider::Codex => codex::limit(status, body, now),
+            Provider::Claude
+            | Provider::Gemini
+            | Provider::Antigravity
+            | Provider::GeminiApi
+            | Provider::Vertex
+            | Provider::OpenAiCompat => None,
+        }
+    }
+
+    /// Whether requests of one session (same `prompt_cache_key` / session id) stay on
+    /// the account that served it first while that account is available.
+    pub fn session_affinity(self) -> bool {
+        match self {
+            Provider::Codex => codex::SESSION_AFFINITY,
+            Provider::Claude
+            | Provider::Gemini
+            | Provider::Antigravity
+            | Provider::GeminiApi
+            | Provider::Vertex
+            | Provider::OpenAiCompat => false,
+        }
+    }
+
     /// The JSON field successful answers are wrapped in (`None`: answers are bare).
     /// Streams carry the wrapper on every `data:` line.
     pub fn envelope(self) -> Option<&'static str> {
@@ -474,7 +527,7 @@ mod tests {
     }
 
     #[test]
-    fn providers_not_served_yet_say_so_everywhere() {
+    fn config_entries_become_credentials_with_digested_ids() {
         let key = crate::config::ApiKeyEntry {
             api_key: Secret::new("sk-test-0123456789"),
             ..Default::default()
@@ -486,26 +539,7 @@ mod tests {
             vertex_api_key: vec![key.clone()],
             ..Default::default()
         };
-        let headers = HeaderMap::new();
-        {
-            let p = Provider::Codex;
-            assert!(!p.serves_auth_files(), "{p:?}");
-            assert!(p.catalog().is_empty(), "{p:?}");
-            assert!(!p.supports(Operation::Messages), "{p:?}");
-            assert!(p.config_credentials(&cfg).is_empty(), "{p:?}");
-            let cred = Credential::from_api_key_entry(p, "test", 0, &key);
-            let built = p.build(BuildInput {
-                cred: &cred,
-                token: &key.api_key,
-                op: Operation::Messages,
-                model: "m",
-                body: Bytes::new(),
-                client_headers: &headers,
-                stream: false,
-                config: &cfg,
-            });
-            assert_eq!(built.err(), Some(NotServed(p)), "{p:?}");
-        }
+        // Every provider serves requests now; what remains checks the config entries.
         let claude = Provider::Claude.config_credentials(&cfg);
         assert_eq!(claude.len(), 1);
         // Ids carry a digest of key and upstream so cooldowns stay with the key.
@@ -518,6 +552,20 @@ mod tests {
         assert!(Provider::Claude.supports(Operation::CountTokens));
         assert!(!Provider::OpenAiCompat.supports(Operation::CountTokens));
         assert!(Provider::OpenAiCompat.supports(Operation::Messages));
+        let codex = Provider::Codex.config_credentials(&Config {
+            codex_api_key: vec![crate::config::ApiKeyEntry {
+                base_url: "http://127.0.0.1:9".into(),
+                ..key.clone()
+            }],
+            ..Default::default()
+        });
+        assert_eq!(codex.len(), 1);
+        assert!(Provider::Codex.serves_auth_files());
+        assert!(Provider::Codex.supports(Operation::Messages));
+        assert!(Provider::Codex.supports(Operation::ResponsesCompact));
+        assert!(!Provider::Codex.supports(Operation::CountTokens));
+        assert!(!Provider::Claude.supports(Operation::ResponsesCompact));
+        assert!(!Provider::OpenAiCompat.supports(Operation::ResponsesCompact));
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn serves_model(_model: &str) -> bool {
 
 /// Chat completions, and Messages translated to it; no token counting.
 pub fn supports(op: Operation) -> bool {
-    op != Operation::CountTokens
+    !matches!(op, Operation::CountTokens | Operation::ResponsesCompact)
 }
 
 pub fn refresh_request(_config: &Config, _refresh_token: &str) -> Option<TokenRequest> {

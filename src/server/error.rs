@@ -31,6 +31,10 @@ pub fn route_dialect(path: &str) -> Dialect {
     };
     if under("/v1/messages") {
         Dialect::Anthropic
+    } else if under("/v1/responses") {
+        Dialect::Responses
+    } else if under("/v1/completions") {
+        Dialect::Completions
     } else if under("/v1beta") {
         Dialect::Gemini
     } else {
@@ -111,8 +115,10 @@ mod tests {
             ("/v1/messagesx", Dialect::OpenAiChat),
             ("/v1/chat/completions", Dialect::OpenAiChat),
             ("/v1/models", Dialect::OpenAiChat),
-            ("/v1/responses", Dialect::OpenAiChat),
-            ("/v1/completions", Dialect::OpenAiChat),
+            ("/v1/responses", Dialect::Responses),
+            ("/v1/responses/compact", Dialect::Responses),
+            ("/v1/responsesx", Dialect::OpenAiChat),
+            ("/v1/completions", Dialect::Completions),
             (
                 "/v1beta/models/gemini-2.5-pro:generateContent",
                 Dialect::Gemini,

@@ -2,6 +2,7 @@
 //! gateway's background work (reloads, proactive refresh). Listeners, runtimes and
 //! signals are the `serve` command's (`crate::commands::serve`).
 
+mod affinity;
 mod amp;
 pub mod browser;
 pub mod conn;
@@ -36,6 +37,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages", post(routes::messages))
         .route("/v1/messages/count_tokens", post(routes::count_tokens))
         .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/completions", post(routes::completions))
+        .route("/v1/responses", post(routes::responses))
+        .route("/v1/responses/compact", post(routes::responses_compact))
         .route("/v1/models", get(routes::models))
         .route("/v1beta/models", get(routes::gemini_models))
         .route(

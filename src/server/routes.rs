@@ -23,7 +23,7 @@ pub async fn root() -> Response {
         StatusCode::OK,
         &json!({
             "message": "cliproxy: CLIProxyAPI-compatible gateway",
-            "endpoints": ["POST /v1/messages", "POST /v1/messages/count_tokens", "POST /v1/chat/completions", "GET /v1/models", "GET /v1beta/models", "POST /v1beta/models/{model}:generateContent", "POST /v1beta/models/{model}:streamGenerateContent", "POST /v1beta/models/{model}:countTokens", "GET /healthz"],
+            "endpoints": ["POST /v1/messages", "POST /v1/messages/count_tokens", "POST /v1/chat/completions", "POST /v1/completions", "POST /v1/responses", "POST /v1/responses/compact", "GET /v1/models", "GET /v1beta/models", "POST /v1beta/models/{model}:generateContent", "POST /v1beta/models/{model}:streamGenerateContent", "POST /v1beta/models/{model}:countTokens", "GET /healthz"],
         }),
     )
 }
@@ -46,7 +46,7 @@ async fn dispatch(
         dialect,
         op,
         model: probe.model,
-        stream: probe.stream && op != Operation::CountTokens,
+        stream: probe.stream && op.streams(),
         body,
         headers,
         json_array: false,
@@ -93,6 +93,52 @@ pub async fn chat_completions(
         state,
         Dialect::OpenAiChat,
         Operation::ChatCompletions,
+        headers,
+        body,
+    )
+    .await
+}
+
+/// Legacy completions, served as chat (the prompt is one user message).
+pub async fn completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(
+        state,
+        Dialect::Completions,
+        Operation::ChatCompletions,
+        headers,
+        body,
+    )
+    .await
+}
+
+pub async fn responses(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(
+        state,
+        Dialect::Responses,
+        Operation::Responses,
+        headers,
+        body,
+    )
+    .await
+}
+
+pub async fn responses_compact(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(
+        state,
+        Dialect::Responses,
+        Operation::ResponsesCompact,
         headers,
         body,
     )

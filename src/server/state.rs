@@ -38,6 +38,8 @@ pub enum ReloadError {
 pub struct AppState {
     pub snapshot: ArcSwap<Snapshot>,
     pub cooldowns: Cooldowns,
+    /// Which account served each recent session (Codex keeps a conversation on one).
+    pub affinity: super::affinity::Affinity,
     pub clients: HttpClients,
     accounts: Mutex<HashMap<String, Arc<OAuthAccount>>>,
     cursors: Mutex<HashMap<String, usize>>,
@@ -78,6 +80,7 @@ impl AppState {
                 broken: Vec::new(),
             }),
             cooldowns: Cooldowns::default(),
+            affinity: Default::default(),
             clients: HttpClients::default(),
             accounts: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
@@ -163,14 +166,22 @@ impl AppState {
         };
         let mut creds: Vec<Arc<Credential>> = Vec::new();
         for a in &accounts {
-            if let Some(c) = Credential::from_account(a.clone()) {
-                creds.push(Arc::new(c.with_oauth_aliases(&config.oauth_model_alias)));
+            if let Some(mut c) = Credential::from_account(a.clone()) {
+                c.excluded.extend(crate::auth::registry::oauth_excluded(
+                    &config.oauth_excluded_models,
+                    c.provider,
+                ));
+                creds.push(Arc::new(c));
             }
         }
         for p in Provider::ALL {
             creds.extend(p.config_credentials(&config).into_iter().map(Arc::new));
         }
-        let registry = Registry::build(&creds, config.force_model_prefix);
+        let registry = Registry::build_with(
+            &creds,
+            config.force_model_prefix,
+            &crate::auth::registry::oauth_aliases(&config.oauth_model_alias),
+        );
         for p in Provider::ALL {
             super::metrics::accounts(p.name(), creds.iter().filter(|c| c.provider == p).count());
         }

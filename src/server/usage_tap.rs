@@ -42,7 +42,9 @@ pub struct Trace {
 fn format_of(d: Dialect) -> Format {
     match d {
         Dialect::Anthropic => Format::Anthropic,
-        Dialect::OpenAiChat => Format::OpenAiChat,
+        // Legacy completions carry chat's `usage` shape.
+        Dialect::OpenAiChat | Dialect::Completions => Format::OpenAiChat,
+        Dialect::Responses => Format::Responses,
         Dialect::Gemini => Format::Gemini,
     }
 }

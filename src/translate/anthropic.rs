@@ -429,6 +429,7 @@ pub fn parse_request(body: &[u8]) -> Result<Request, TranslateError> {
             name,
             description: t.description.0,
             parameters: t.input_schema.unwrap_or_else(empty_schema),
+            ..Tool::default()
         });
     }
     if let Some(tc) = w.tool_choice.0 {
@@ -686,6 +687,7 @@ fn parse_usage(u: &InUsage) -> Usage {
         output: u.output_tokens.0,
         cache_read: u.cache_read_input_tokens.0,
         cache_creation: u.cache_creation_input_tokens.0,
+        ..Usage::default()
     }
 }
 

@@ -21,6 +21,10 @@ pub struct Request {
     pub include_usage: bool,
     pub reasoning: Option<Reasoning>,
     pub user: Option<String>,
+    /// Why: the Responses API (Codex) keys its prompt cache and session on it.
+    pub prompt_cache_key: Option<String>,
+    /// Why: Responses (and Chat) carry free-form request metadata; kept so it survives a round trip.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +67,15 @@ pub enum Image {
     Url(String),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tool {
     pub name: String,
     pub description: Option<String>,
     /// JSON Schema of the arguments.
     pub parameters: serde_json::Value,
+    /// Why: Responses and Chat function tools say whether the schema is enforced; Responses
+    /// enforces it when absent, so the client's choice has to travel with the tool.
+    pub strict: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +158,8 @@ pub struct Usage {
     pub output: Option<u64>,
     pub cache_read: Option<u64>,
     pub cache_creation: Option<u64>,
+    /// Why: Responses, Chat and Gemini report reasoning tokens (a part of `output`).
+    pub reasoning: Option<u64>,
 }
 
 impl Usage {
@@ -160,6 +169,7 @@ impl Usage {
         self.output = other.output.or(self.output);
         self.cache_read = other.cache_read.or(self.cache_read);
         self.cache_creation = other.cache_creation.or(self.cache_creation);
+        self.reasoning = other.reasoning.or(self.reasoning);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,11 +1,14 @@
 //! API dialects. Same-dialect traffic passes through untouched except for the fields
 //! the upstream needs rewritten. Translation between dialects goes through one
 //! internal representation ([`ir`]) with one converter file per dialect
-//! ([`anthropic`], [`openai_chat`]): N+M converters, not N×M.
+//! ([`anthropic`], [`openai_chat`], [`responses`], [`completions`]): N+M converters,
+//! not N×M.
 //!
 //! Public entry points: [`probe`], [`rewrite_model`], [`translate_request`],
-//! [`translate_response`], [`translate_error`], [`error_body`], [`stream_error`] and
-//! the incremental [`StreamTranslator`]. All are pure.
+//! [`translate_response`], [`translate_error`], [`error_body`], [`stream_error`],
+//! [`collect_stream`] (the non-stream answer of an upstream that only streams) and the
+//! incremental [`StreamTranslator`] (which also repairs Responses streams passed to
+//! Responses clients). All are pure.
 //!
 //! # The per-dialect interface
 //!
@@ -58,10 +61,12 @@
 //! it (and re-frames a same-dialect stream, which otherwise passes through).
 
 pub mod anthropic;
+pub mod completions;
 mod error;
 pub mod gemini;
 pub mod ir;
 pub mod openai_chat;
+pub mod responses;
 #[cfg(test)]
 mod scenarios;
 mod sse;
@@ -79,6 +84,10 @@ use ir::{ApiError, ErrorKind, Event};
 pub enum Dialect {
     Anthropic,
     OpenAiChat,
+    /// OpenAI Responses API (`/v1/responses`; Codex's native dialect).
+    Responses,
+    /// Legacy OpenAI Completions (`/v1/completions`), served as chat.
+    Completions,
     Gemini,
 }
 
@@ -89,6 +98,8 @@ impl Dialect {
         match self {
             Dialect::Anthropic => anthropic::MODEL_IN_PATH,
             Dialect::OpenAiChat => openai_chat::MODEL_IN_PATH,
+            Dialect::Responses => responses::MODEL_IN_PATH,
+            Dialect::Completions => completions::MODEL_IN_PATH,
             Dialect::Gemini => gemini::MODEL_IN_PATH,
         }
     }
@@ -96,7 +107,11 @@ impl Dialect {
     /// Whether this dialect has a converter file (translation to and from it works).
     fn converts(self) -> bool {
         match self {
-            Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Gemini => true,
+            Dialect::Anthropic
+            | Dialect::OpenAiChat
+            | Dialect::Responses
+            | Dialect::Completions
+            | Dialect::Gemini => true,
         }
     }
 }
@@ -263,6 +278,8 @@ fn parse_request(d: Dialect, body: &[u8]) -> Result<ir::Request, TranslateError>
     match d {
         Dialect::Anthropic => anthropic::parse_request(body),
         Dialect::OpenAiChat => openai_chat::parse_request(body),
+        Dialect::Responses => responses::parse_request(body),
+        Dialect::Completions => completions::parse_request(body),
         Dialect::Gemini => gemini::parse_request(body),
     }
 }
@@ -271,6 +288,8 @@ fn emit_request(d: Dialect, r: &ir::Request) -> Result<Bytes, TranslateError> {
     match d {
         Dialect::Anthropic => anthropic::emit_request(r),
         Dialect::OpenAiChat => openai_chat::emit_request(r),
+        Dialect::Responses => responses::emit_request(r),
+        Dialect::Completions => completions::emit_request(r),
         Dialect::Gemini => gemini::emit_request(r),
     }
 }
@@ -279,6 +298,8 @@ fn parse_response(d: Dialect, body: &[u8]) -> Result<ir::Response, TranslateErro
     match d {
         Dialect::Anthropic => anthropic::parse_response(body),
         Dialect::OpenAiChat => openai_chat::parse_response(body),
+        Dialect::Responses => responses::parse_response(body),
+        Dialect::Completions => completions::parse_response(body),
         Dialect::Gemini => gemini::parse_response(body),
     }
 }
@@ -287,6 +308,8 @@ fn emit_response(d: Dialect, r: &ir::Response, client_model: &str) -> Bytes {
     match d {
         Dialect::Anthropic => anthropic::emit_response(r, client_model),
         Dialect::OpenAiChat => openai_chat::emit_response(r, client_model),
+        Dialect::Responses => responses::emit_response(r, client_model),
+        Dialect::Completions => completions::emit_response(r, client_model),
         Dialect::Gemini => gemini::emit_response(r, client_model),
     }
 }
@@ -296,6 +319,8 @@ pub fn error_body(dialect: Dialect, err: &ApiError) -> Bytes {
     match dialect {
         Dialect::Anthropic => anthropic::emit_error(err),
         Dialect::OpenAiChat => openai_chat::emit_error(err),
+        Dialect::Responses => responses::emit_error(err),
+        Dialect::Completions => completions::emit_error(err),
         Dialect::Gemini => gemini::emit_error(err),
     }
 }
@@ -305,6 +330,8 @@ pub fn stream_error(dialect: Dialect, err: &ApiError) -> Bytes {
     match dialect {
         Dialect::Anthropic => anthropic::emit_stream_error(err),
         Dialect::OpenAiChat => openai_chat::emit_stream_error(err),
+        Dialect::Responses => responses::emit_stream_error(err),
+        Dialect::Completions => completions::emit_stream_error(err),
         Dialect::Gemini => gemini::emit_stream_error(err),
     }
 }
@@ -314,6 +341,8 @@ enum Decoder {
     Anthropic(anthropic::StreamDecoder),
     OpenAiChat(openai_chat::StreamDecoder),
     Gemini(gemini::StreamDecoder),
+    Responses(responses::StreamDecoder),
+    Completions(completions::StreamDecoder),
 }
 
 impl Decoder {
@@ -321,6 +350,8 @@ impl Decoder {
         match d {
             Dialect::Anthropic => Some(Decoder::Anthropic(Default::default())),
             Dialect::OpenAiChat => Some(Decoder::OpenAiChat(Default::default())),
+            Dialect::Responses => Some(Decoder::Responses(Default::default())),
+            Dialect::Completions => Some(Decoder::Completions(Default::default())),
             Dialect::Gemini => Some(Decoder::Gemini(Default::default())),
         }
     }
@@ -330,6 +361,8 @@ impl Decoder {
             Decoder::Anthropic(d) => d.decode(data, out),
             Decoder::OpenAiChat(d) => d.decode(data, out),
             Decoder::Gemini(d) => d.decode(data, out),
+            Decoder::Responses(d) => d.decode(data, out),
+            Decoder::Completions(d) => d.decode(data, out),
         }
     }
 
@@ -338,6 +371,8 @@ impl Decoder {
             Decoder::Anthropic(d) => d.finish(out),
             Decoder::OpenAiChat(d) => d.finish(out),
             Decoder::Gemini(d) => d.finish(out),
+            Decoder::Responses(d) => d.finish(out),
+            Decoder::Completions(d) => d.finish(out),
         }
     }
 }
@@ -347,6 +382,8 @@ enum Encoder {
     Anthropic(anthropic::StreamEncoder),
     OpenAiChat(openai_chat::StreamEncoder),
     Gemini(gemini::StreamEncoder),
+    Responses(responses::StreamEncoder),
+    Completions(completions::StreamEncoder),
 }
 
 impl Encoder {
@@ -356,6 +393,12 @@ impl Encoder {
                 client_model,
             ))),
             Dialect::OpenAiChat => Some(Encoder::OpenAiChat(openai_chat::StreamEncoder::new(
+                client_model,
+            ))),
+            Dialect::Responses => Some(Encoder::Responses(responses::StreamEncoder::new(
+                client_model,
+            ))),
+            Dialect::Completions => Some(Encoder::Completions(completions::StreamEncoder::new(
                 client_model,
             ))),
             Dialect::Gemini => Some(Encoder::Gemini(gemini::StreamEncoder::new(
@@ -369,7 +412,19 @@ impl Encoder {
         match self {
             Encoder::Anthropic(e) => e.encode(ev, out),
             Encoder::OpenAiChat(e) => e.encode(ev, out),
+            Encoder::Responses(e) => e.encode(ev, out),
+            Encoder::Completions(e) => e.encode(ev, out),
             Encoder::Gemini(e) => e.encode(ev, out),
+        }
+    }
+
+    fn error(&mut self, e: &ApiError, out: &mut Vec<Bytes>) {
+        match self {
+            Encoder::Anthropic(enc) => enc.error(e, out),
+            Encoder::OpenAiChat(enc) => enc.error(e, out),
+            Encoder::Responses(enc) => enc.error(e, out),
+            Encoder::Completions(enc) => enc.error(e, out),
+            Encoder::Gemini(enc) => enc.error(e, out),
         }
     }
 
@@ -378,6 +433,8 @@ impl Encoder {
             Encoder::Anthropic(e) => e.finish(out),
             Encoder::OpenAiChat(e) => e.finish(out),
             Encoder::Gemini(e) => e.finish(out),
+            Encoder::Responses(e) => e.finish(out),
+            Encoder::Completions(e) => e.finish(out),
         }
     }
 }
@@ -474,7 +531,9 @@ pub fn translate_count_request(
     let mut req = match from {
         Dialect::Gemini => gemini::parse_count_tokens_request(body)?,
         Dialect::Anthropic => anthropic::parse_request(body)?,
-        Dialect::OpenAiChat => return Err(TranslateError::Unsupported { from, to }),
+        Dialect::OpenAiChat | Dialect::Responses | Dialect::Completions => {
+            return Err(TranslateError::Unsupported { from, to });
+        }
     };
     req.model = upstream_model.to_string();
     match to {
@@ -494,7 +553,9 @@ pub fn translate_count_request(
             m.retain(|k, _| KEPT.contains(&k.as_str()));
             Ok(wire::to_bytes(&m))
         }
-        Dialect::OpenAiChat => Err(TranslateError::Unsupported { from, to }),
+        Dialect::OpenAiChat | Dialect::Responses | Dialect::Completions => {
+            Err(TranslateError::Unsupported { from, to })
+        }
     }
 }
 
@@ -514,12 +575,35 @@ pub fn translate_count_response(
     let total = match from {
         Dialect::Gemini => gemini::parse_count_tokens_response(body)?,
         Dialect::Anthropic => serde_json::from_slice::<AnthropicCount>(body)?.input_tokens,
-        Dialect::OpenAiChat => return Err(TranslateError::Unsupported { from, to }),
+        Dialect::OpenAiChat | Dialect::Responses | Dialect::Completions => {
+            return Err(TranslateError::Unsupported { from, to });
+        }
     };
     match to {
         Dialect::Gemini => Ok(gemini::emit_count_tokens_response(total)),
         Dialect::Anthropic => Ok(wire::to_bytes(&serde_json::json!({"input_tokens": total}))),
-        Dialect::OpenAiChat => Err(TranslateError::Unsupported { from, to }),
+        Dialect::OpenAiChat | Dialect::Responses | Dialect::Completions => {
+            Err(TranslateError::Unsupported { from, to })
+        }
+    }
+}
+
+/// The non-stream answer (a body in `d`) of an upstream that was asked to stream
+/// because it only streams. A stream that failed, or ended before its answer was
+/// complete, is the error to report.
+pub fn collect_stream(d: Dialect, sse: &[u8]) -> Result<Bytes, ApiError> {
+    match d {
+        Dialect::Responses => responses::response_from_stream(sse).and_then(|v| {
+            serde_json::to_vec(&v)
+                .map(Bytes::from)
+                .map_err(|e| ApiError::new(ErrorKind::Api, e.to_string()))
+        }),
+        Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Completions | Dialect::Gemini => {
+            Err(ApiError::new(
+                ErrorKind::Api,
+                format!("assembling a non-stream answer from a {d:?} stream is not supported"),
+            ))
+        }
     }
 }
 
@@ -588,15 +672,26 @@ impl Pipeline {
     }
 }
 
+/// What a [`StreamTranslator`] does with the frames.
+#[derive(Debug)]
+enum Mode {
+    /// Bytes pass through unchanged.
+    Pass,
+    Translate(Box<Pipeline>),
+    /// Responses to a Responses client: events pass, the backend's slips are repaired.
+    Fix(responses::StreamFixer),
+}
+
 /// Incremental SSE translation from the upstream's dialect to the client's. Bytes may
 /// arrive in arbitrary chunks; every input event that completes yields its output
 /// frames from that same [`push`](Self::push). Each input byte is scanned once.
 ///
-/// Same-dialect (and unsupported, see [`supports`]) pairs pass bytes through unchanged.
+/// Same-dialect (and unsupported, see [`supports`]) pairs pass bytes through unchanged,
+/// except Responses, whose streams are checked for their terminal event.
 #[derive(Debug)]
 pub struct StreamTranslator {
     parser: sse::SseParser,
-    pipeline: Option<Pipeline>,
+    mode: Mode,
     /// A same-dialect Gemini stream re-framed as a JSON array (see [`Self::with_framing`]).
     array: Option<gemini::ArrayFramer>,
     to: Dialect,
@@ -615,12 +710,31 @@ impl StreamTranslator {
         } else {
             None
         };
+        let mode = match pipeline {
+            Some(p) => Mode::Translate(Box::new(p)),
+            None if from == Dialect::Responses && to == Dialect::Responses => {
+                Mode::Fix(responses::StreamFixer::default())
+            }
+            None => Mode::Pass,
+        };
         StreamTranslator {
             parser: sse::SseParser::default(),
-            pipeline,
+            mode,
             array: None,
             to,
         }
+    }
+
+    /// Frames for a failure after the first byte, in the client's dialect, closing
+    /// what the stream opened where the dialect has a way to.
+    pub fn error(&mut self, e: &ApiError) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        match &mut self.mode {
+            Mode::Translate(p) => p.encoder.error(e, &mut out),
+            Mode::Fix(f) => f.error(e, &mut out),
+            Mode::Pass => out.push(stream_error(self.to, e)),
+        }
+        out
     }
 
     /// How a Gemini client reads its stream: SSE (`alt=sse`, the default) or one JSON
@@ -629,13 +743,14 @@ impl StreamTranslator {
         if self.to != Dialect::Gemini {
             return self;
         }
-        match &mut self.pipeline {
-            Some(Pipeline {
-                encoder: Encoder::Gemini(e),
-                ..
-            }) => e.set_framing(framing),
-            Some(_) => {}
-            None => {
+        match &mut self.mode {
+            Mode::Translate(p) => {
+                if let Encoder::Gemini(e) = &mut p.encoder {
+                    e.set_framing(framing);
+                }
+            }
+            Mode::Fix(_) => {}
+            Mode::Pass => {
                 self.array =
                     (framing == gemini::Framing::JsonArray).then(gemini::ArrayFramer::default);
             }
@@ -647,10 +762,8 @@ impl StreamTranslator {
     /// separate final chunk with empty `choices` (as OpenAI does). Without it, usage
     /// rides on the `finish_reason` chunk, which every SDK tolerates.
     pub fn with_include_usage(mut self, include: bool) -> Self {
-        if let Some(Pipeline {
-            encoder: Encoder::OpenAiChat(e),
-            ..
-        }) = &mut self.pipeline
+        if let Mode::Translate(p) = &mut self.mode
+            && let Encoder::OpenAiChat(e) = &mut p.encoder
         {
             e.set_include_usage(include);
         }
@@ -659,7 +772,7 @@ impl StreamTranslator {
 
     /// Whether this translator rewrites frames (false: bytes pass through).
     pub fn is_translating(&self) -> bool {
-        self.pipeline.is_some() || self.array.is_some()
+        !matches!(self.mode, Mode::Pass) || self.array.is_some()
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Vec<Bytes> {
@@ -669,16 +782,20 @@ impl StreamTranslator {
                 .feed(chunk, &mut |_event, data| array.item(data, &mut out));
             return out;
         }
-        let Some(pipeline) = &mut self.pipeline else {
-            return if chunk.is_empty() {
-                Vec::new()
-            } else {
-                vec![Bytes::copy_from_slice(chunk)]
-            };
-        };
         let mut out = Vec::new();
-        self.parser
-            .feed(chunk, &mut |_event, data| pipeline.event(data, &mut out));
+        match &mut self.mode {
+            Mode::Pass => {
+                if !chunk.is_empty() {
+                    out.push(Bytes::copy_from_slice(chunk));
+                }
+            }
+            Mode::Translate(pipeline) => self
+                .parser
+                .feed(chunk, &mut |_event, data| pipeline.event(data, &mut out)),
+            Mode::Fix(fixer) => self
+                .parser
+                .feed(chunk, &mut |event, data| fixer.event(event, data, &mut out)),
+        }
         out
     }
 
@@ -690,13 +807,20 @@ impl StreamTranslator {
             array.finish(&mut out);
             return out;
         }
-        let Some(pipeline) = &mut self.pipeline else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
-        self.parser
-            .finish(&mut |_event, data| pipeline.event(data, &mut out));
-        pipeline.finish(&mut out);
+        match &mut self.mode {
+            Mode::Pass => {}
+            Mode::Translate(pipeline) => {
+                self.parser
+                    .finish(&mut |_event, data| pipeline.event(data, &mut out));
+                pipeline.finish(&mut out);
+            }
+            Mode::Fix(fixer) => {
+                self.parser
+                    .finish(&mut |event, data| fixer.event(event, data, &mut out));
+                fixer.finish(&mut out);
+            }
+        }
         out
     }
 }
@@ -905,15 +1029,14 @@ mod tests {
     #[test]
     fn every_dialect_pair_translates() {
         use Dialect::*;
-        for from in [Anthropic, OpenAiChat, Gemini] {
-            for to in [Anthropic, OpenAiChat, Gemini] {
+        for from in [Anthropic, OpenAiChat, Gemini, Responses] {
+            for to in [Anthropic, OpenAiChat, Gemini, Responses] {
                 assert!(supports(from, to), "{from:?} → {to:?}");
-                assert_eq!(
-                    StreamTranslator::new(from, to, "m").is_translating(),
-                    from != to
-                );
             }
         }
+        assert!(StreamTranslator::new(Gemini, Anthropic, "m").is_translating());
+        assert!(StreamTranslator::new(Responses, Responses, "m").is_translating());
+        assert!(!StreamTranslator::new(Anthropic, Anthropic, "m").is_translating());
         assert!(Gemini.model_in_path() && !Anthropic.model_in_path());
     }
 

@@ -178,6 +178,13 @@ struct InUsage {
     prompt_tokens: LaxU64,
     completion_tokens: LaxU64,
     prompt_tokens_details: Lax<InUsageDetails>,
+    completion_tokens_details: Lax<InCompletionDetails>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct InCompletionDetails {
+    reasoning_tokens: LaxU64,
 }
 
 #[derive(Deserialize, Default)]
@@ -217,6 +224,7 @@ struct InChunk {
 
 shape!(Map: InMessage, InPart, InImageUrl, InTool, InFunction, InToolChoice, InNamed);
 shape!(Map: InStreamOptions, InReasoning, InToolCall, InCallFunction, InUsage, InUsageDetails);
+shape!(Map: InCompletionDetails);
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct InChunkHead {
@@ -354,6 +362,13 @@ struct OutUsage {
     total_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     prompt_tokens_details: Option<OutUsageDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion_tokens_details: Option<OutCompletionDetails>,
+}
+
+#[derive(Serialize)]
+struct OutCompletionDetails {
+    reasoning_tokens: u64,
 }
 
 #[derive(Serialize)]
@@ -541,6 +556,7 @@ pub fn parse_request(body: &[u8]) -> Result<Request, TranslateError> {
             name,
             description: f.description.0,
             parameters: f.parameters.unwrap_or_else(empty_schema),
+            ..Tool::default()
         });
     }
     r.tool_choice = match w.tool_choice {
@@ -780,6 +796,11 @@ fn parse_usage(u: &InUsage) -> Usage {
         output: u.completion_tokens.0,
         cache_read: cached,
         cache_creation: None,
+        reasoning: u
+            .completion_tokens_details
+            .0
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens.0),
     }
 }
 
@@ -791,6 +812,9 @@ fn emit_usage(u: &Usage) -> OutUsage {
         completion_tokens: completion,
         total_tokens: prompt + completion,
         prompt_tokens_details: u.cache_read.map(|c| OutUsageDetails { cached_tokens: c }),
+        completion_tokens_details: u.reasoning.map(|r| OutCompletionDetails {
+            reasoning_tokens: r,
+        }),
     }
 }
 

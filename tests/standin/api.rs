@@ -62,6 +62,8 @@ pub struct Behavior {
     pub text: Option<String>,
     /// In a stream, after this many content deltas send an in-stream error event and end the stream.
     pub stream_error_after: Option<u32>,
+    /// Codex: answer 429 `usage_limit_reached` with this `resets_in_seconds`.
+    pub usage_limit_resets_in: Option<u64>,
 }
 
 impl Behavior {
@@ -99,6 +101,13 @@ impl Behavior {
     pub fn with_text(mut self, t: impl Into<String>) -> Self {
         self.text = Some(t.into());
         self
+    }
+    /// Codex: a usage limit that resets in `secs`.
+    pub fn usage_limit(secs: u64) -> Self {
+        Behavior {
+            usage_limit_resets_in: Some(secs),
+            ..Default::default()
+        }
     }
     pub fn with_message(mut self, m: impl Into<String>) -> Self {
         self.fail_message = Some(m.into());

@@ -6,6 +6,8 @@
 //!   `POST …/v1/messages/count_tokens`, `GET …/v1/models` (Anthropic list when `anthropic-version`
 //!   is sent), errors as `{"type":"error","error":{"type","message"}}`.
 //! * Anthropic OAuth token endpoint: `POST …/v1/oauth/token` with rotating refresh tokens.
+//! * Codex (ChatGPT backend, Responses API): `POST …/responses` (SSE only) and
+//!   `POST …/responses/compact`, refusing what the real backend refuses (see `codex.rs`).
 //! * OpenAI Chat Completions: `POST …/chat/completions` under any base path (`/v1`, `/api/v1`,
 //!   `/api/coding/paas/v4`, …), `GET …/models`, errors as `{"error":{"message","type","param","code"}}`.
 //! * Gemini API: `POST …/v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens}`
@@ -31,6 +33,7 @@ mod amp;
 mod api;
 mod claude;
 mod cloudcode;
+mod codex;
 mod control;
 mod gemini;
 mod models;
@@ -152,6 +155,12 @@ async fn dispatch(sh: Arc<Shared>, req: Request) -> Response {
         }
         Method::POST if path.ends_with("/v1/messages/count_tokens") => {
             claude::count_tokens(&sh, &parts.headers, &body).await
+        }
+        Method::POST if path.ends_with("/responses") => {
+            codex::responses(&sh, &parts.headers, &body).await
+        }
+        Method::POST if path.ends_with("/responses/compact") => {
+            codex::compact(&sh, &parts.headers, &body).await
         }
         Method::POST if path.ends_with("/oauth/token") => {
             oauth::token(&sh, &parts.headers, &body).await

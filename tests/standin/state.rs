@@ -59,6 +59,7 @@ pub(super) struct Effective {
     pub(super) chunks: Option<u32>,
     pub(super) text: Option<String>,
     pub(super) stream_error_after: Option<u32>,
+    pub(super) usage_limit_resets_in: Option<u64>,
 }
 
 impl Shared {
@@ -131,6 +132,7 @@ impl Shared {
             chunks: b.chunks,
             text: b.text.clone(),
             stream_error_after: b.stream_error_after,
+            usage_limit_resets_in: b.usage_limit_resets_in,
         }
     }
 

@@ -63,6 +63,11 @@ async fn execute_in(
     if routes.is_empty() {
         return Err(no_route(snap, call));
     }
+    let session = routes
+        .iter()
+        .any(|r| r.cred.provider.session_affinity())
+        .then(|| super::affinity::session_key(&call.headers, &call.body))
+        .flatten();
     let mut st = LoopState::new(Limits::of(cfg));
     // Routes tried in this round, by index into `routes`.
     let mut tried = vec![false; routes.len()];
@@ -70,9 +75,15 @@ async fn execute_in(
     loop {
         let picked = if st.may_try_another() {
             let now = Instant::now();
-            let cursor = state.next_cursor(&call.model);
-            selector::pick(&routes, cfg.routing.strategy, cursor, |i, r| {
-                !tried[i] && unavailable_reason(state, snap, r, now).is_none()
+            let usable =
+                |i: usize| !tried[i] && unavailable_reason(state, snap, &routes[i], now).is_none();
+            let sticky = session
+                .as_deref()
+                .and_then(|k| state.affinity.get(k))
+                .and_then(|id| super::affinity::prefer(&routes, &id, usable));
+            sticky.or_else(|| {
+                let cursor = state.next_cursor(&call.model);
+                selector::pick(&routes, cfg.routing.strategy, cursor, |i, _| usable(i))
             })
         } else {
             None
@@ -138,6 +149,11 @@ async fn execute_in(
                     record(provider, &attempt);
                     if clear_cooldown {
                         state.cooldowns.clear(&route.cred.id, &route.upstream_model);
+                        if let Some(k) = &session
+                            && route.cred.provider.session_affinity()
+                        {
+                            state.affinity.set(k, &route.cred.id);
+                        }
                     }
                     return Ok(attempt.into_response(call.dialect, cfg.passthrough_headers));
                 }
@@ -147,6 +163,19 @@ async fn execute_in(
                     if let Some(c) = cool {
                         if let Attempt::Upstream { status, .. } = &attempt {
                             super::metrics::cooldown(provider, status.as_u16());
+                        }
+                        if let (Attempt::Upstream { limit: Some(l), .. }, Some(acc)) =
+                            (&attempt, route.cred.oauth())
+                            && l.duration >= LONG_LIMIT
+                        {
+                            let until = jiff::Timestamp::now()
+                                + jiff::SignedDuration::try_from(l.duration).unwrap_or_default();
+                            refresh::state_file::record_limit(
+                                &state.auth_dir,
+                                &acc.file.read(),
+                                &l.reason,
+                                until,
+                            );
                         }
                         state.cooldowns.set(
                             &route.cred.id,
@@ -166,6 +195,10 @@ async fn execute_in(
         }
     }
 }
+
+/// Provider limits at least this long are recorded for `auth list` (short ones, such
+/// as a model at capacity, are over before anyone looks).
+const LONG_LIMIT: Duration = Duration::from_secs(300);
 
 /// Counts the attempt's final answer (after any replay) per provider.
 fn record(provider: &'static str, attempt: &Attempt) {

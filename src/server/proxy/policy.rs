@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::auth::cooldown::{self, Outcome as Classified};
 use crate::config::Config;
+use crate::providers::Limit;
 
 /// The retry settings (`request-retry`, `max-retry-interval`, `max-retry-credentials`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +98,13 @@ pub enum Outcome {
     Untranslatable,
     /// The route could not be used (no token, provider not served); nothing was sent.
     Skipped,
-    /// An upstream error answer; `level` is the route's current 429 repeat level.
+    /// An upstream error answer; `level` is the route's current 429 repeat level,
+    /// `limit` the cooldown the provider read from the answer itself.
     Upstream {
         status: u16,
         retry_after: Option<Duration>,
         level: u32,
+        limit: Option<Limit>,
     },
     /// No answer (connection failed, stream died before its first byte).
     Transport(String),
@@ -161,10 +164,22 @@ pub fn after_attempt(st: &LoopState, outcome: Outcome) -> Step {
             keep: false,
         },
         Outcome::Upstream { status: 401, .. } if st.oauth && !st.replayed => Step::RefreshAndReplay,
+        // The provider named the reset itself (a usage limit, a model at capacity).
+        Outcome::Upstream {
+            limit: Some(limit), ..
+        } => Step::Next {
+            cool: st.cooling.then_some(Cool {
+                duration: limit.duration,
+                reason: limit.reason,
+                quota: true,
+            }),
+            keep: true,
+        },
         Outcome::Upstream {
             status,
             retry_after,
             level,
+            limit: None,
         } => match cooldown::classify(status, retry_after, level) {
             // The request itself is wrong: another account would say the same.
             Classified::InvalidRequest => Step::Answer {
@@ -231,6 +246,19 @@ mod tests {
             status,
             retry_after: None,
             level: 0,
+            limit: None,
+        }
+    }
+
+    fn limited(status: u16, secs: u64, reason: &str) -> Outcome {
+        Outcome::Upstream {
+            status,
+            retry_after: Some(S(5)),
+            level: 2,
+            limit: Some(Limit {
+                duration: S(secs),
+                reason: reason.into(),
+            }),
         }
     }
 
@@ -272,12 +300,20 @@ mod tests {
             ("403: cool 30 min", &plain, upstream(403), next(cool(1800, "payment required / forbidden (403)", false), true)),
             ("404: cool 12 h", &plain, upstream(404), next(cool(43200, "model not found (404)", false), true)),
             ("429 without Retry-After backs off by level", &plain,
-                Outcome::Upstream { status: 429, retry_after: None, level: 3 },
+                Outcome::Upstream { status: 429, retry_after: None, level: 3, limit: None },
                 next(cool(8, "rate limited (429)", true), true)),
             ("429 honours Retry-After", &plain,
-                Outcome::Upstream { status: 429, retry_after: Some(S(7)), level: 5 },
+                Outcome::Upstream { status: 429, retry_after: Some(S(7)), level: 5, limit: None },
                 next(cool(7, "rate limited (429)", true), true)),
             ("503: cool 1 min", &plain, upstream(503), next(cool(60, "upstream error (503)", false), true)),
+            ("usage limit: cool until its reset, days if need be", &plain,
+                limited(429, 183600, "usage limit reached; resets in 2d 3h"),
+                next(cool(183600, "usage limit reached; resets in 2d 3h", true), true)),
+            ("model at capacity (any status): the provider's short cooldown", &oauth,
+                limited(503, 15, "model is at capacity"),
+                next(cool(15, "model is at capacity", true), true)),
+            ("a limit without cooling: next, kept", &no_cooling,
+                limited(429, 60, "x"), next(None, true)),
             ("disable-cooling: next without cooling, still kept", &no_cooling, upstream(503), next(None, true)),
             ("transport failure: cool 1 min with its reason", &plain,
                 Outcome::Transport("upstream unreachable".into()),

@@ -8,7 +8,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
 use crate::providers::envelope::SseUnwrap;
-use crate::translate::{Dialect, StreamTranslator};
+use crate::translate::ir::{ApiError, ErrorKind};
+use crate::translate::{self, Dialect, StreamTranslator};
 
 /// Upstream chunks → client bytes: the provider's envelope off, then the dialect
 /// translated. Both absent (the common case) hands each chunk on untouched.
@@ -27,6 +28,16 @@ impl Reframe {
             Some(t) if !chunk.is_empty() => Joined::all(t.push(&chunk)),
             Some(_) => Bytes::new(),
             None => chunk,
+        }
+    }
+
+    /// A failure after the first byte, in the client's dialect (through the
+    /// translator, which closes what it opened).
+    fn error(&mut self, dialect: Dialect, message: &str) -> Bytes {
+        let e = ApiError::new(ErrorKind::Api, message);
+        match &mut self.translate {
+            Some(t) => Joined::all(t.error(&e)),
+            None => translate::stream_error(dialect, &e),
         }
     }
 
@@ -124,7 +135,7 @@ where
                     Ok(chunk) => out.push(reframe.push(chunk)),
                     Err(e) => {
                         tracing::warn!(error = %e.without_url(), "upstream stream broke after first byte");
-                        out.push(in_stream_error(dialect, "upstream stream interrupted"));
+                        out.push(reframe.error(dialect, "upstream stream interrupted"));
                         return Some((Ok(out.into_bytes()), None));
                     }
                 }
@@ -137,25 +148,6 @@ where
     });
     let head = (!head.is_empty()).then_some(Ok(head));
     Body::from_stream(futures_util::stream::iter(head).chain(rest))
-}
-
-/// An error event in the route's dialect, for failures after the first byte.
-fn in_stream_error(dialect: Dialect, message: &str) -> Bytes {
-    let msg = serde_json::Value::String(message.to_string());
-    Bytes::from(match dialect {
-        Dialect::Anthropic => format!(
-            "event: error\ndata: {{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":{msg}}}}}\n\n"
-        ),
-        Dialect::Gemini => {
-            return crate::translate::stream_error(
-                dialect,
-                &crate::translate::ir::ApiError::new(crate::translate::ir::ErrorKind::Api, message),
-            );
-        }
-        _ => format!(
-            "data: {{\"error\":{{\"message\":{msg},\"type\":\"server_error\",\"code\":\"stream_error\"}}}}\n\n"
-        ),
-    })
 }
 
 #[cfg(test)]
@@ -289,11 +281,31 @@ mod tests {
 
     #[test]
     fn stream_errors_speak_the_route_dialect() {
-        let a = in_stream_error(Dialect::Anthropic, "boom");
+        let mut plain = Reframe {
+            unwrap: None,
+            translate: None,
+        };
+        let a = plain.error(Dialect::Anthropic, "boom");
         assert!(a.starts_with(b"event: error\ndata: {\"type\":\"error\""));
-        let o = in_stream_error(Dialect::OpenAiChat, "boom \"q\"");
+        let o = plain.error(Dialect::OpenAiChat, "boom \"q\"");
         let line = std::str::from_utf8(&o).unwrap().trim();
         let v: serde_json::Value = serde_json::from_str(line.trim_start_matches("data: ")).unwrap();
         assert_eq!(v["error"]["message"], "boom \"q\"");
+        let r = plain.error(Dialect::Responses, "boom");
+        assert!(r.starts_with(b"event: error\ndata: {\"type\":\"error\""));
+        // Through a translator the error closes the client's stream properly.
+        let mut translating = Reframe {
+            unwrap: None,
+            translate: Some(StreamTranslator::new(
+                Dialect::Anthropic,
+                Dialect::Responses,
+                "m",
+            )),
+        };
+        translating.push(Bytes::from(sse(false)[..200].to_vec()));
+        let out = translating.error(Dialect::Responses, "boom");
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(text.contains("event: error\n"), "{text}");
+        assert!(text.contains("event: response.failed\n"), "{text}");
     }
 }

@@ -16,7 +16,7 @@ use crate::auth::project;
 use crate::auth::registry::Route;
 use crate::config::{Config, Secret};
 use crate::providers::envelope::{self, SseUnwrap};
-use crate::providers::{BuildInput, NotServed, Operation, Outbound, cloudcode};
+use crate::providers::{BuildInput, Limit, NotServed, Operation, Outbound, cloudcode};
 use crate::server::error::{ApiError, Kind, respond};
 use crate::server::state::AppState;
 use crate::translate::{self, Dialect, StreamTranslator, gemini};
@@ -29,11 +29,13 @@ pub enum Attempt {
     Untranslatable(String),
     /// The route could not be used; nothing was sent.
     Skipped(String),
-    /// The upstream's error answer (already in the client's dialect).
+    /// The upstream's error answer (already in the client's dialect), with the
+    /// cooldown the provider read from it.
     Upstream {
         status: StatusCode,
         headers: HeaderMap,
         body: Bytes,
+        limit: Option<Limit>,
     },
     /// No answer: connection failed or the stream died before its first byte.
     Transport(String),
@@ -47,8 +49,12 @@ impl Attempt {
             Attempt::Untranslatable(_) => Outcome::Untranslatable,
             Attempt::Skipped(_) => Outcome::Skipped,
             Attempt::Upstream {
-                status, headers, ..
+                status,
+                headers,
+                limit,
+                ..
             } => Outcome::Upstream {
+                limit: limit.clone(),
                 status: status.as_u16(),
                 retry_after: headers
                     .get(header::RETRY_AFTER)
@@ -99,6 +105,7 @@ impl Attempt {
                 status,
                 headers,
                 body,
+                ..
             } => passthrough(status, &headers, Body::from(body), all_headers),
             Attempt::Untranslatable(m) => own(StatusCode::BAD_REQUEST, Kind::InvalidRequest, m),
             Attempt::Transport(m) => own(StatusCode::BAD_GATEWAY, Kind::Api, m),
@@ -183,6 +190,7 @@ fn timed_out(dialect: Dialect, after: std::time::Duration) -> Attempt {
         http::HeaderValue::from_static("application/json"),
     );
     Attempt::Upstream {
+        limit: None,
         status: StatusCode::GATEWAY_TIMEOUT,
         headers,
         body: translate::error_body(dialect, &err),
@@ -214,7 +222,7 @@ pub async fn send(
     };
     let model = route.upstream_model.as_str();
     let counting = call.op == Operation::CountTokens;
-    let upstream_streams = !counting && provider.upstream_streams(model, call.stream);
+    let upstream_streams = call.op.streams() && provider.upstream_streams(model, call.stream);
     let body = match request_body(call, upstream, model, upstream_streams) {
         Ok(b) => b,
         Err(e) => return Attempt::Untranslatable(e),
@@ -269,6 +277,7 @@ pub async fn send(
     if !status.is_success() {
         let headers = resp.headers().clone();
         let mut body = resp.bytes().await.unwrap_or_default();
+        let limit = provider.limit(status.as_u16(), &body, jiff::Timestamp::now());
         if let Some(hint) = provider.error_hint(status.as_u16()) {
             let mut e = translate::parse_error(status.as_u16(), &body);
             e.message = format!("{} — {hint}", e.message);
@@ -280,6 +289,7 @@ pub async fn send(
             status,
             headers,
             body,
+            limit,
         };
     }
     let shape = Shape {
@@ -345,6 +355,7 @@ fn discovery_failed(dialect: Dialect, e: cloudcode::DiscoveryError) -> Attempt {
                     message,
                 ),
             ),
+            limit: None,
         },
         _ => Attempt::Skipped(message),
     }
@@ -368,34 +379,68 @@ async fn counted(call: &Call, shape: Shape, resp: reqwest::Response) -> Attempt 
     }
 }
 
-/// A non-stream answer from an upstream that was asked to stream: the whole stream is
-/// read, its envelope taken off, and assembled into one response.
+/// A non-stream answer from an upstream that only streams: the whole stream is read
+/// and its answer assembled (`translate::collect_stream`). Nothing has reached the
+/// client yet, so a stream that broke off goes to another account.
 async fn assembled(call: &Call, shape: Shape, resp: reqwest::Response) -> Attempt {
-    let body = match resp.bytes().await {
+    let sse = match resp.bytes().await {
         Ok(b) => b,
         Err(e) => {
             return Attempt::Transport(format!("reading upstream stream: {}", e.without_url()));
         }
     };
-    let body = match shape.envelope {
-        Some(field) => {
-            let mut u = SseUnwrap::new(field);
-            let mut all = u.push(&body).to_vec();
-            all.extend_from_slice(&u.finish());
-            Bytes::from(all)
-        }
-        None => body,
-    };
-    match translate::assemble_stream(shape.upstream, call.dialect, &body, &call.model) {
-        Ok(b) => Attempt::Done(json_body(shape.status, b)),
-        Err(e) if e == translate::truncated_stream() => Attempt::Transport(e.message),
-        Err(e) => Attempt::Upstream {
-            status: StatusCode::from_u16(e.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            headers: HeaderMap::new(),
-            body: translate::error_body(call.dialect, &e),
-        },
+    if shape.upstream != Dialect::Responses {
+        let body = match shape.envelope {
+            Some(field) => {
+                let mut u = SseUnwrap::new(field);
+                let mut all = u.push(&sse).to_vec();
+                all.extend_from_slice(&u.finish());
+                Bytes::from(all)
+            }
+            None => sse,
+        };
+        return match translate::assemble_stream(shape.upstream, call.dialect, &body, &call.model) {
+            Ok(b) => Attempt::Done(json_body(shape.status, b)),
+            Err(e) if e == translate::truncated_stream() => Attempt::Transport(e.message),
+            Err(e) => Attempt::Upstream {
+                status: StatusCode::from_u16(e.http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                headers: HeaderMap::new(),
+                body: translate::error_body(call.dialect, &e),
+                limit: None,
+            },
+        };
     }
+    let body = match translate::collect_stream(shape.upstream, &sse) {
+        Ok(b) => b,
+        Err(e) if e.kind == Kind::Api => return Attempt::Transport(e.message),
+        Err(e) => {
+            let status =
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return Attempt::Upstream {
+                status,
+                headers,
+                body: translate::error_body(call.dialect, &e),
+                limit: None,
+            };
+        }
+    };
+    let body = if shape.translating {
+        match translate::translate_response(shape.upstream, call.dialect, &body, &call.model) {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Transport(format!("upstream answer could not be translated: {e}"));
+            }
+        }
+    } else {
+        body
+    };
+    Attempt::Done(json_body(shape.status, body))
 }
 
 fn json_body(status: StatusCode, body: Bytes) -> Response {

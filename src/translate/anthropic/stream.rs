@@ -402,9 +402,21 @@ impl StreamEncoder {
                 self.delta(OutDelta::Thinking { thinking: t }, out);
             }
             Event::Signature(s) => {
-                if self.open == Some(Open::Thinking) {
-                    self.delta(OutDelta::Signature { signature: s }, out);
+                if s.is_empty() {
+                    return;
                 }
+                // Reasoning that arrives as a signature alone (Codex's encrypted
+                // reasoning without a summary) gets an empty thinking block to carry it,
+                // so the client can send it back on the next turn.
+                if self.open != Some(Open::Thinking) {
+                    self.start("", out);
+                    self.open(
+                        Open::Thinking,
+                        OutStartBlock::Thinking { thinking: "" },
+                        out,
+                    );
+                }
+                self.delta(OutDelta::Signature { signature: s }, out);
             }
             Event::ToolStart { index, id, name } => {
                 self.start("", out);

@@ -79,6 +79,7 @@ pub(super) fn from_wire(w: wire::GenerateContentRequest) -> ir::Request {
             (None, None) => serde_json::json!({"type": "object", "properties": {}}),
         };
         r.tools.push(ir::Tool {
+            strict: None,
             name: decl.name,
             description: decl.description,
             parameters,
@@ -435,11 +436,13 @@ mod tests {
             ],
             tools: vec![
                 ir::Tool {
+                    strict: None,
                     name: "get_weather".into(),
                     description: Some("Weather".into()),
                     parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
                 },
                 ir::Tool {
+                    strict: None,
                     name: "now".into(),
                     description: None,
                     parameters: json!({"type": "object", "properties": {}}),
@@ -578,12 +581,14 @@ mod tests {
             ],
             tools: vec![
                 ir::Tool {
+                    strict: None,
                     name: "ls".into(),
                     description: Some("List".into()),
                     parameters: json!({"$schema": "x", "type": "object", "additionalProperties": false,
                         "properties": {"dir": {"type": "string"}}}),
                 },
                 ir::Tool {
+                    strict: None,
                     name: "now".into(),
                     description: None,
                     parameters: json!({"type": "object", "properties": {}}),

@@ -330,6 +330,7 @@ mod tests {
                 ],
                 stop: Some(StopReason::ToolUse),
                 usage: ir::Usage {
+                    reasoning: None,
                     input: Some(70),
                     output: Some(25),
                     cache_read: Some(30),
@@ -410,6 +411,7 @@ mod tests {
             ],
             stop: Some(StopReason::ToolUse),
             usage: ir::Usage {
+                reasoning: None,
                 input: Some(10),
                 output: Some(4),
                 cache_read: Some(2),
