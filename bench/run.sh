@@ -20,6 +20,9 @@ GEMINI_KEY=AIza-bench
 MODEL=claude-sonnet-4-5-20250929
 GEMINI_MODEL=gemini-2.5-flash
 GEMINI_CONCS=${BENCH_GEMINI_CONCURRENCY:-"16"}
+CODEX_MODEL=gpt-5-codex
+RESPONSES=${BENCH_RESPONSES:-1}          # 0 skips the Responses API scenario
+RESPONSES_CONCS=${BENCH_RESPONSES_CONCURRENCY:-"16 64"}
 STREAM_CHUNKS=20
 TEXT="The quick brown fox jumps over the lazy dog while the stand-in streams a modest answer of about two hundred characters, split into twenty deltas, to exercise chunk-by-chunk forwarding."
 
@@ -137,6 +140,11 @@ claude-api-key:
 gemini-api-key:
   - api-key: "$GEMINI_KEY"
     base-url: "$SURL"
+codex-api-key:
+  - api-key: "$UPSTREAM_KEY"
+    base-url: "$SURL/backend-api/codex"
+    models:
+      - name: "$CODEX_MODEL"
 YML
   t0=$(now_ms)
   (cd "$WORK/gw" && HOME="$WORK/gw" exec "$CLIPROXY" serve --config "$WORK/gw/config.yaml") > "$WORK/gw/log" 2>&1 &
@@ -161,14 +169,20 @@ HDRS=(-H "x-api-key: $CLIENT_KEY" -H "anthropic-version: 2023-06-01" -H "user-ag
 measure() { # target mode concurrency [extra loadgen args...]
   local t=$1 mode=$2 c=$3; shift 3
   local b; if [[ $mode == stream* ]]; then b=$(body '"stream":true,'); else b=$(body ''); fi
+  measure_with "$t" "$mode" "$c" "${URL[$t]}/v1/messages?beta=true" "$b" "$@"
+}
+
+measure_with() { # target mode concurrency url body [extra loadgen args...]
+  local t=$1 mode=$2 c=$3 url=$4 b=$5; shift 5
   local pids=${CPU_PIDS[$t]}
   local cpu0 rssmax=0 r samp
   cpu0=$(cpu_ticks $pids)
   ( m=0; while :; do v=$(rss_kb $pids); (( v > m )) && m=$v && echo "$m" > "$WORK/rss.$t"; sleep 0.2; done ) &
   samp=$!
-  r=$("$LOADGEN" --url "${URL[$t]}/v1/messages?beta=true" -c "$c" --threads "$LG_THREADS" --body "$b" "${HDRS[@]}" --label "$t/$mode/c$c" "$@")
+  r=$("$LOADGEN" --url "$url" -c "$c" --threads "$LG_THREADS" --body "$b" "${HDRS[@]}" --label "$t/$mode/c$c" "$@")
   kill "$samp" 2>/dev/null; wait "$samp" 2>/dev/null || true
   rssmax=$(cat "$WORK/rss.$t" 2>/dev/null || echo 0); rm -f "$WORK/rss.$t"
+  rssmax=${rssmax:-0}  # the sampler may be stopped mid-write
   local cpu1; cpu1=$(cpu_ticks $pids)
   printf '{"target":"%s","mode":"%s","c":%s,"cpu_ticks":%s,"clk_tck":%s,"rss_max_kb":%s,"load":%s}\n' \
     "$t" "$mode" "$c" "$((cpu1 - cpu0))" "$clk_tck" "$rssmax" "$r" >> "$RESULTS"
@@ -205,6 +219,27 @@ if [[ "${BENCH_GEMINI:-1}" == 1 ]]; then
       [[ -n "${URL[gateway]:-}" ]] && gemini_measure gateway "$mode" "$c" "$GEMINI_MODEL"
     done
     [[ -n "${URL[gateway]:-}" ]] && gemini_measure gateway gemini-to-claude-stream "$c" "$MODEL"
+  done
+fi
+# Responses API (SPEC §11, translated requests): a Responses client on a Claude model (the gateway
+# translates Responses → Anthropic and the answer back), against the same Anthropic request sent
+# direct and through nginx; and a Responses client on a Codex model (native: normalised body, the
+# stream passed through), against the normalised Codex request sent direct and through nginx.
+rbody() { printf '{"model":"%s","instructions":"Be brief.",%s"input":[{"role":"user","content":"Say hello."}]}' "$1" "$2"; }
+if [[ "$RESPONSES" == 1 ]]; then
+  for c in $RESPONSES_CONCS; do
+    for t in "${TARGETS[@]}"; do
+      if [[ $t == gateway ]]; then
+        measure_with "$t" responses "$c" "${URL[$t]}/v1/responses" "$(rbody "$MODEL" '"max_output_tokens":256,')" -d "$DUR"
+        measure_with "$t" responses-stream "$c" "${URL[$t]}/v1/responses" "$(rbody "$MODEL" '"stream":true,')" -d "$DUR"
+        measure_with "$t" codex-stream "$c" "${URL[$t]}/v1/responses" "$(rbody "$CODEX_MODEL" '"stream":true,')" -d "$DUR"
+      else
+        measure_with "$t" responses "$c" "${URL[$t]}/v1/messages?beta=true" "$(body '')" -d "$DUR"
+        measure_with "$t" responses-stream "$c" "${URL[$t]}/v1/messages?beta=true" "$(body '"stream":true,')" -d "$DUR"
+        measure_with "$t" codex-stream "$c" "${URL[$t]}/backend-api/codex/responses" \
+          "$(rbody "$CODEX_MODEL" '"stream":true,"store":false,"include":["reasoning.encrypted_content"],')" -d "$DUR"
+      fi
+    done
   done
 fi
 
