@@ -326,7 +326,8 @@ fn claude_file(access: &str, refresh: &str, expired_secs_ago: i64) -> Vec<u8> {
         "email": "f@example.com",
         "access_token": access,
         "refresh_token": refresh,
-        "last_refresh": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        // As a login writes it (milliseconds): fresher than any refresh before it.
+        "last_refresh": cliproxy::auth::file::rfc3339_ms(now),
         "expired": exp.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
     }))
     .unwrap()
@@ -414,10 +415,24 @@ async fn kill_9_during_refresh_writes_keeps_every_written_token() {
                 lineage.last(),
                 "{when}: an older token was lost"
             );
+            let where_: Vec<String> = home
+                .locations()
+                .iter()
+                .map(|d| {
+                    let t = refresh_token_in(&d.join(name));
+                    format!(
+                        "{}={:?}",
+                        d.display(),
+                        t.map(|t| lineage.iter().position(|x| *x == t))
+                    )
+                })
+                .collect();
             assert_eq!(
                 position(&lineage, &local) + 1,
                 lineage.len() - 1,
-                "{when}: the file lags by more than one refresh"
+                "{when}: the file lags by more than one refresh (of {}): {where_:?}\n{}",
+                lineage.len(),
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             for d in home.locations() {
                 assert_ne!(
@@ -532,16 +547,23 @@ async fn kill_9_during_login_leaves_a_whole_file_or_none() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let url = tokio::task::spawn_blocking(move || {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Keep reading stdout to the end: a closed pipe would kill the login on its next line.
+        std::thread::spawn(move || {
             use std::io::BufRead;
-            std::io::BufReader::new(stdout)
+            let mut tx = Some(tx);
+            for l in std::io::BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
-                .find(|l| l.starts_with("http"))
-                .unwrap()
-        })
-        .await
-        .unwrap();
+            {
+                if l.starts_with("http")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(l);
+                }
+            }
+        });
+        let url = rx.await.expect("login printed its URL");
         let r = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::credential::{AccountState, OAuthAccount};
-use super::file::{AuthFile, AuthKind, rfc3339};
+use super::file::{AuthFile, AuthKind, rfc3339, rfc3339_ms};
 use super::lease::{self, RemoteStore, TryLease};
 use crate::config::{
     AntigravityEndpoints, ClaudeEndpoints, CodexEndpoints, Config, GeminiEndpoints, Secret,
@@ -118,7 +118,7 @@ fn apply_token(file: &mut AuthFile, tok: &TokenResponse, now: jiff::Timestamp) {
             t.entry("token_type")
                 .or_insert_with(|| Value::String("Bearer".into()));
         }
-        f.insert("last_refresh".into(), Value::String(rfc3339(now)));
+        f.insert("last_refresh".into(), Value::String(rfc3339_ms(now)));
         return;
     }
     f.insert(
@@ -141,7 +141,7 @@ fn apply_token(file: &mut AuthFile, tok: &TokenResponse, now: jiff::Timestamp) {
         f.insert("timestamp".into(), Value::from(now.as_millisecond()));
         return;
     }
-    f.insert("last_refresh".into(), Value::String(rfc3339(now)));
+    f.insert("last_refresh".into(), Value::String(rfc3339_ms(now)));
     if let Some(email) = tok
         .account
         .as_ref()
@@ -591,7 +591,7 @@ async fn do_refresh(
     apply_token(&mut updated, &tok, now);
     let bytes = updated.to_bytes();
     updated.hash = crate::store::sha256_hex(&bytes);
-    if let Err(e) = crate::store::write_atomic(&updated.path, &bytes) {
+    if let Err(e) = crate::store::write_atomic_visible_first(&updated.path, &bytes) {
         // The old refresh token is spent: keep the new one in memory and say so loudly.
         tracing::error!(account = %acc.name, path = %updated.path.display(), error = %e, "could not save refreshed token");
     }

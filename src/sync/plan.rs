@@ -82,7 +82,11 @@ impl Meta {
                 };
                 Meta {
                     valid: true,
-                    last_refresh: f.last_refresh(),
+                    // Antigravity files carry `timestamp` (ms) instead of `last_refresh`.
+                    last_refresh: f.last_refresh().or_else(|| {
+                        f.int_field("timestamp")
+                            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                    }),
                     expiry: f
                         .expiry()
                         .or_else(|| ts("expiry"))

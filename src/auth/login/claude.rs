@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Body, CallbackSpec, Flow, LoginError, Saved, pkce::Pkce};
-use crate::auth::file::rfc3339;
+use crate::auth::file::{rfc3339, rfc3339_ms};
 
 pub const SCOPES: &str =
     "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload";
@@ -68,7 +68,7 @@ pub async fn login(flow: &Flow<'_>) -> Result<Saved, LoginError> {
         "refresh_token".into(),
         json!(super::str_of(&tok, "refresh_token")),
     );
-    f.insert("last_refresh".into(), json!(rfc3339(now)));
+    f.insert("last_refresh".into(), json!(rfc3339_ms(now)));
     f.insert("email".into(), json!(email));
     f.insert("type".into(), json!("claude"));
     f.insert(
