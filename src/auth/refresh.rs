@@ -805,7 +805,10 @@ mod tests {
         assert_eq!(f.str_field("access_token"), Some("new"));
         assert_eq!(f.str_field("refresh_token"), Some("r2"));
         assert_eq!(f.str_field("expired"), Some("2026-01-01T01:00:00Z"));
-        assert_eq!(f.str_field("last_refresh"), Some("2026-01-01T00:00:00.000Z"));
+        assert_eq!(
+            f.str_field("last_refresh"),
+            Some("2026-01-01T00:00:00.000Z")
+        );
         assert_eq!(f.str_field("custom"), Some("keep"));
     }
 }
