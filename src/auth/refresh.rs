@@ -408,25 +408,53 @@ async fn guarded_refresh(
         return do_refresh(acc, env, jiff::Timestamp::now()).await;
     };
     loop {
-        if adopt_remote(acc, store, env).await
+        if adopt_remote(acc, store, env).await == Ok(true)
             && let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now())
         {
             return Ok(t);
         }
         match lease::try_acquire(store, &acc.name, lease::LEASE_TTL).await {
             Ok(TryLease::Acquired(l)) => {
-                // Someone may have finished between our read and our lease.
-                if adopt_remote(acc, store, env).await
-                    && let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now())
-                {
-                    l.release().await;
-                    return Ok(t);
+                // Someone may have finished between our read and our lease. If the bucket's
+                // copy cannot be read we cannot know: refreshing blind could spend a token
+                // another machine already spent, so give up this time.
+                match adopt_remote(acc, store, env).await {
+                    Ok(true) => {
+                        if let Some(t) = still_fresh(acc, trigger, jiff::Timestamp::now()) {
+                            l.release().await;
+                            return Ok(t);
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        l.release().await;
+                        return Err(RefreshError::Transient(format!(
+                            "could not read the bucket's copy under the lease: {e}"
+                        )));
+                    }
                 }
                 let result = do_refresh(acc, env, jiff::Timestamp::now()).await;
                 if result.is_ok() {
                     let bytes = bytes::Bytes::from(acc.file.read().to_bytes());
-                    if let Err(e) = store.put(&lease::auth_key(&acc.name), bytes, None).await {
-                        tracing::error!(account = %acc.name, error = %e, "could not push the refreshed token to the bucket");
+                    let key = lease::auth_key(&acc.name);
+                    let mut pushed = false;
+                    for _ in 0..3 {
+                        match store.put(&key, bytes.clone(), None).await {
+                            Ok(_) => {
+                                pushed = true;
+                                break;
+                            }
+                            Err(e) => {
+                                tracing::warn!(account = %acc.name, error = %e, "could not push the refreshed token to the bucket; retrying");
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                            }
+                        }
+                    }
+                    if !pushed {
+                        // Others would find the old token there and spend it again: keep the
+                        // lease until it expires (sync uploads the new file meanwhile).
+                        tracing::error!(account = %acc.name, "could not push the refreshed token to the bucket; holding the lease until it expires");
+                        return result;
                     }
                 }
                 l.release().await;
@@ -476,25 +504,32 @@ fn adopt_disk(acc: &OAuthAccount, env: &RefreshEnv<'_>) {
 }
 
 /// Reads the bucket's copy; adopts it (and writes it locally) when it is fresher.
-async fn adopt_remote(acc: &OAuthAccount, store: &dyn RemoteStore, env: &RefreshEnv<'_>) -> bool {
+/// `Ok(true)`: adopted; `Ok(false)`: nothing fresher there; `Err`: the copy could not be read.
+async fn adopt_remote(
+    acc: &OAuthAccount,
+    store: &dyn RemoteStore,
+    env: &RefreshEnv<'_>,
+) -> Result<bool, String> {
     let got = match store.get(&lease::auth_key(&acc.name)).await {
         Ok(g) => g,
         Err(e) => {
             tracing::warn!(account = %acc.name, error = %e, "could not read the bucket's copy");
-            return false;
+            return Err(e.to_string());
         }
     };
-    let Some((bytes, _)) = got else { return false };
+    let Some((bytes, _)) = got else {
+        return Ok(false);
+    };
     let path = acc.file.read().path.clone();
     let Ok(remote) = AuthFile::parse(&path, &bytes) else {
-        return false;
+        return Ok(false);
     };
     if !is_fresher(&remote, &acc.file.read()) {
-        return false;
+        return Ok(false);
     }
     tracing::info!(account = %acc.name, "adopting a token another instance refreshed");
     adopt(acc, env, remote, Some(&bytes));
-    true
+    Ok(true)
 }
 
 enum Wire {
