@@ -441,7 +441,7 @@ async fn server_errors_move_on_and_invalid_requests_return_at_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stream_request_answered_529_is_retried_on_another_account() {
     // An overloaded answer (no stream at all). Streams that break on the wire, before and
-    // after their first byte, are in tests/faults.rs.
+    // after their first byte, are in tests/faults/streams.rs.
     let si = StandIn::start().await;
     si.set_behavior("sk-ant-api03-a", Behavior::fail(100, 529));
     si.set_behavior("sk-ant-api03-b", Behavior::fail(100, 529));

@@ -97,3 +97,64 @@ async fn two_gateways_sharing_a_bucket_spend_each_refresh_token_once() {
     })
     .await;
 }
+
+/// Every token is born expired, so every request through either gateway rotates the refresh
+/// token once: both gateways race for the same account a hundred times (a thousand with
+/// CLIPROXY_FAULTS_LONG=1), and the provider never sees a refresh token twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_rotate_one_account_a_hundred_times_without_invalid_grant() {
+    let moto = require_moto!();
+    moto.create_bucket().await;
+    let si = StandIn::start().await;
+    si.set_expires_in(0);
+    si.seed_refresh_token("rt-rot-seed-00000000", "shared@example.com");
+    si.seed_access_token("not-this-one");
+    let file = claude_oauth_file("shared@example.com", "at-0", "rt-rot-seed-00000000", -5);
+    moto.put(
+        &format!("auths/{NAME}"),
+        &serde_json::to_vec(&file).unwrap(),
+    )
+    .await;
+    let (g1, d1) = gateway(&si, &moto).await;
+    let (g2, d2) = gateway(&si, &moto).await;
+    let target = if std::env::var_os("CLIPROXY_FAULTS_LONG").is_some() {
+        1000
+    } else {
+        100
+    };
+    let body = messages_body("claude-opus-4-5-20251101", false);
+    let mut rounds = 0;
+    while si.issued().len() < target {
+        rounds += 1;
+        assert!(rounds <= target, "too few rotations: {}", si.issued().len());
+        let (a, b) = tokio::join!(
+            post_messages(&g1, &body, &[]),
+            post_messages(&g2, &body, &[])
+        );
+        assert_eq!(a.status(), 200, "round {rounds} g1: {}", g1.logs());
+        assert_eq!(b.status(), 200, "round {rounds} g2: {}", g2.logs());
+    }
+    let issued = si.issued();
+    assert_eq!(
+        si.requests_to("/v1/oauth/token").len(),
+        issued.len(),
+        "a refresh token was presented twice"
+    );
+    let mut spent: Vec<_> = issued.iter().map(|i| i.spent.clone()).collect();
+    spent.sort();
+    spent.dedup();
+    assert_eq!(spent.len(), issued.len(), "every refresh token spent once");
+    for g in [&g1, &g2] {
+        assert!(!g.logs().contains("invalid_grant"), "{}", g.logs());
+    }
+    eventually("both machines hold the last token", Duration::from_secs(15), async || {
+        let last = si.issued().last().unwrap().refresh_token.clone();
+        let (f1, f2) = (local_file(&d1), local_file(&d2));
+        matches!((f1, f2), (Some(a), Some(b)) if a["refresh_token"] == json!(last) && b["refresh_token"] == json!(last))
+    })
+    .await;
+    eprintln!(
+        "faults: two gateways rotated one account {} times in {rounds} rounds, 0 invalid_grant",
+        issued.len()
+    );
+}

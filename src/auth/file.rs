@@ -168,6 +168,15 @@ pub fn rfc3339(ts: jiff::Timestamp) -> String {
         .replace("+00:00", "Z")
 }
 
+/// RFC 3339 with milliseconds, for `last_refresh`: two refreshes of one account in the same
+/// second must still order (sync's freshness rule reads it). Every RFC 3339 parser, Go's
+/// included, reads the fraction.
+pub fn rfc3339_ms(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
+        .replace("+00:00", "Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +226,7 @@ mod tests {
     fn rfc3339_uses_z_for_utc() {
         let ts: jiff::Timestamp = "2026-01-02T03:04:05.678Z".parse().unwrap();
         assert_eq!(rfc3339(ts), "2026-01-02T03:04:05Z");
+        assert_eq!(rfc3339_ms(ts), "2026-01-02T03:04:05.678Z");
+        assert_eq!(rfc3339_ms(ts).parse::<jiff::Timestamp>().unwrap(), ts);
     }
 }

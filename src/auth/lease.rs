@@ -76,6 +76,9 @@ pub fn holder_id() -> &'static str {
 struct LeaseBody {
     holder: String,
     expires: jiff::Timestamp,
+    /// Unique per acquisition: the holder checks the bucket still has *its* lease.
+    #[serde(default)]
+    nonce: String,
 }
 
 /// A lease held in the bucket. Release it with [`RemoteLease::release`]; if dropped
@@ -83,13 +86,48 @@ struct LeaseBody {
 pub struct RemoteLease<'a> {
     store: &'a dyn RemoteStore,
     key: String,
+    body: Bytes,
 }
 
 impl RemoteLease<'_> {
     pub async fn release(self) {
+        // Only our own lease: one that expired and was taken over is the new holder's.
+        match self.store.get(&self.key).await {
+            Ok(Some((cur, _))) if cur == self.body => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(lease = %self.key, error = %e, "could not release refresh lease (it expires by itself)");
+                return;
+            }
+        }
         if let Err(e) = self.store.delete(&self.key).await {
             tracing::warn!(lease = %self.key, error = %e, "could not release refresh lease (it expires by itself)");
         }
+    }
+}
+
+/// After a write that should have made us the holder: the bucket must now hold exactly
+/// our lease. (A store that let a second conditional write through, or a stale delete that
+/// removed a lease which was then re-taken, would otherwise let two holders refresh.)
+async fn confirm<'a>(
+    store: &'a dyn RemoteStore,
+    key: String,
+    body: Bytes,
+) -> StoreResult<Option<TryLease<'a>>> {
+    match store.get(&key).await? {
+        Some((cur, _)) if cur == body => {
+            Ok(Some(TryLease::Acquired(RemoteLease { store, key, body })))
+        }
+        Some((cur, _)) => {
+            let other: Option<LeaseBody> = serde_json::from_slice(&cur).ok();
+            Ok(Some(TryLease::Held {
+                holder: other
+                    .as_ref()
+                    .map_or("unknown".into(), |o| o.holder.clone()),
+                until: other.map_or_else(jiff::Timestamp::now, |o| o.expires),
+            }))
+        }
+        None => Ok(None),
     }
 }
 
@@ -116,10 +154,14 @@ pub async fn try_acquire<'a>(
             holder: holder_id().to_string(),
             expires: jiff::Timestamp::now()
                 + jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::ZERO),
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
         };
         let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         if store.put_if_none_match(&key, bytes.clone()).await? {
-            return Ok(TryLease::Acquired(RemoteLease { store, key }));
+            match confirm(store, key.clone(), bytes).await? {
+                Some(outcome) => return Ok(outcome),
+                None => continue,
+            }
         }
         let Some((cur, etag)) = store.get(&key).await? else {
             continue; // released in between: try again
@@ -135,8 +177,11 @@ pub async fn try_acquire<'a>(
             _ => {
                 // Expired or unreadable: take it over only if nobody else did first.
                 tracing::warn!(lease = %key, "breaking an expired refresh lease");
-                if store.put(&key, bytes, Some(&etag)).await? {
-                    return Ok(TryLease::Acquired(RemoteLease { store, key }));
+                if store.put(&key, bytes.clone(), Some(&etag)).await? {
+                    match confirm(store, key.clone(), bytes).await? {
+                        Some(outcome) => return Ok(outcome),
+                        None => continue,
+                    }
                 }
             }
         }

@@ -512,7 +512,7 @@ async fn do_refresh(
     provider.apply_token(&mut updated, &tok, now);
     let bytes = updated.to_bytes();
     updated.hash = crate::store::sha256_hex(&bytes);
-    if let Err(e) = crate::store::write_atomic(&updated.path, &bytes) {
+    if let Err(e) = crate::store::write_atomic_visible_first(&updated.path, &bytes) {
         // The old refresh token is spent: keep the new one in memory and say so loudly.
         tracing::error!(account = %acc.name, path = %updated.path.display(), error = %e, "could not save refreshed token");
     }
@@ -799,7 +799,10 @@ mod tests {
         assert_eq!(f.str_field("access_token"), Some("new"));
         assert_eq!(f.str_field("refresh_token"), Some("r2"));
         assert_eq!(f.str_field("expired"), Some("2026-01-01T01:00:00Z"));
-        assert_eq!(f.str_field("last_refresh"), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            f.str_field("last_refresh"),
+            Some("2026-01-01T00:00:00.000Z")
+        );
         assert_eq!(f.str_field("custom"), Some("keep"));
     }
 }

@@ -14,7 +14,7 @@ use super::oauth::{self, TokenAnswer, TokenRequest};
 use super::{BuildInput, NotServed, Operation, Outbound, apply_custom};
 use crate::auth::AuthFile;
 use crate::auth::credential::Credential;
-use crate::auth::file::rfc3339;
+use crate::auth::file::{rfc3339, rfc3339_ms};
 use crate::config::Config;
 use crate::translate::{Dialect, gemini};
 
@@ -89,7 +89,7 @@ pub fn apply_token(file: &mut AuthFile, tok: &TokenAnswer, now: jiff::Timestamp)
         t.entry("token_type")
             .or_insert_with(|| Value::String("Bearer".into()));
     }
-    f.insert("last_refresh".into(), Value::String(rfc3339(now)));
+    f.insert("last_refresh".into(), Value::String(rfc3339_ms(now)));
 }
 
 pub fn upstream_streams(_model: &str, client_stream: bool) -> bool {

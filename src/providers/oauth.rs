@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::auth::file::rfc3339;
+use crate::auth::file::{rfc3339, rfc3339_ms};
 
 /// A request to a token endpoint, as the provider wants it sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +93,7 @@ pub fn set_refreshed_and_account_email(
     tok: &TokenAnswer,
     now: jiff::Timestamp,
 ) {
-    f.insert("last_refresh".into(), Value::String(rfc3339(now)));
+    f.insert("last_refresh".into(), Value::String(rfc3339_ms(now)));
     if let Some(email) = tok
         .account
         .as_ref()

@@ -4,4 +4,7 @@
 mod atomic;
 pub mod s3;
 
-pub use atomic::{ensure_private_dir, sha256_hex, sweep_stale_temps, write_atomic};
+pub use atomic::{
+    ensure_private_dir, replace_if, sha256_hex, sweep_stale_temps, write_atomic,
+    write_atomic_visible_first,
+};

@@ -352,17 +352,25 @@ impl DirStore {
     }
 
     async fn put(&self, name: &str, body: Bytes, cond: Cond) -> Result<PutOutcome, LocError> {
-        // Folders have no atomic compare-and-swap; compare right before the atomic rename.
-        let current = self.get(name).await?.map(|(_, t)| t);
-        let ok = match (&cond, &current) {
-            (Cond::IfNoneMatch, None) => true,
-            (Cond::IfMatch(want), Some(have)) => want == have,
-            _ => false,
+        // A folder's version tag is the SHA-256 of the content: swap the new file in only over
+        // that version, so a write another program makes meanwhile is never overwritten.
+        let path = self.dir.join(name);
+        let tag = crate::store::sha256_hex(&body);
+        let expect = match cond {
+            Cond::IfMatch(t) => Some(t),
+            Cond::IfNoneMatch => None,
         };
-        if !ok {
+        let written = tokio::task::spawn_blocking(move || {
+            crate::store::replace_if(&path, &body, expect.as_deref())
+        })
+        .await
+        .map_err(|e| LocError::new(self.dir.display().to_string(), e.to_string()))?
+        .map_err(|e| io_err(&self.dir, e))?;
+        if !written {
             return Ok(PutOutcome::PreconditionFailed);
         }
-        Ok(PutOutcome::Written(self.write(name, body).await?))
+        Counters::bump(&self.counters.file_write);
+        Ok(PutOutcome::Written(tag))
     }
 
     async fn delete(&self, name: &str) -> Result<(), LocError> {

@@ -82,7 +82,11 @@ impl Meta {
                 };
                 Meta {
                     valid: true,
-                    last_refresh: f.last_refresh(),
+                    // Antigravity files carry `timestamp` (ms) instead of `last_refresh`.
+                    last_refresh: f.last_refresh().or_else(|| {
+                        f.int_field("timestamp")
+                            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+                    }),
                     expiry: f
                         .expiry()
                         .or_else(|| ts("expiry"))
@@ -378,9 +382,19 @@ pub fn guard(
     counts: &BTreeMap<LocId, Option<usize>>,
     max_fraction: f64,
 ) -> Option<String> {
+    // Names a tombstone removes are expected to be gone (removing the last account must not
+    // look like a wiped bucket to the other machines).
+    let removed: BTreeSet<&str> = plans
+        .iter()
+        .filter(|p| matches!(p.action, Action::Delete { .. }))
+        .map(|p| p.name.as_str())
+        .collect();
     for l in [LocId::Primary, LocId::Backup] {
         if counts.get(&l).copied().flatten() == Some(0) {
-            let expected = base.values().filter(|b| b.seen.contains_key(&l)).count();
+            let expected = base
+                .iter()
+                .filter(|(n, b)| b.seen.contains_key(&l) && !removed.contains(n.as_str()))
+                .count();
             if expected > 0 {
                 return Some(format!(
                     "{l} lists no files but {expected} were there at the last sync; \
@@ -1193,5 +1207,36 @@ mod prop_tests {
             }
             prop_assert!(w.lost.is_empty(), "lost versions: {:?}", w.lost);
         }
+    }
+
+    #[test]
+    fn removing_the_last_account_is_not_an_empty_bucket() {
+        let base: BTreeMap<String, BaseEntry> = [(
+            "a.json".to_string(),
+            BaseEntry {
+                hash: "h".into(),
+                meta: Meta::default(),
+                seen: LocId::ALL.iter().map(|l| (*l, "h".to_string())).collect(),
+            },
+        )]
+        .into_iter()
+        .collect();
+        let counts: BTreeMap<LocId, Option<usize>> =
+            [(LocId::Primary, Some(0)), (LocId::Local, Some(1))]
+                .into_iter()
+                .collect();
+        let plan = |action| NamePlan {
+            name: "a.json".into(),
+            action,
+            drop_tombstone: false,
+            notes: vec![],
+        };
+        let removal = plan(Action::Delete {
+            from: vec![LocId::Local],
+            keep: vec![],
+        });
+        assert_eq!(guard(&[removal], &base, &counts, 0.5), None);
+        // Without a tombstone the same empty listing still stops the run.
+        assert!(guard(&[plan(Action::None)], &base, &counts, 0.5).is_some());
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::{Body, CallbackSpec, Flow, LoginError, Saved, pkce::Pkce};
 use std::path::Path;
 
-use crate::auth::file::rfc3339;
+use crate::auth::file::{rfc3339, rfc3339_ms};
 use crate::config::ClaudeEndpoints;
 
 pub const SCOPES: &str =
@@ -104,7 +104,7 @@ pub async fn finish(
         "refresh_token".into(),
         json!(super::str_of(&tok, "refresh_token")),
     );
-    f.insert("last_refresh".into(), json!(rfc3339(now)));
+    f.insert("last_refresh".into(), json!(rfc3339_ms(now)));
     f.insert("email".into(), json!(email));
     f.insert("type".into(), json!("claude"));
     f.insert(

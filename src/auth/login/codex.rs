@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::{Body, CallbackSpec, Flow, LoginError, Saved, pkce::Pkce};
-use crate::auth::file::rfc3339;
+use crate::auth::file::{rfc3339, rfc3339_ms};
 use crate::config::CodexEndpoints;
 use crate::providers::codex::identity as codex_identity;
 use crate::providers::oauth::jwt_claims;
@@ -124,7 +124,7 @@ pub async fn finish(
         "account_id".into(),
         json!(account_id.clone().unwrap_or_default()),
     );
-    f.insert("last_refresh".into(), json!(rfc3339(now)));
+    f.insert("last_refresh".into(), json!(rfc3339_ms(now)));
     f.insert("email".into(), json!(email));
     f.insert("type".into(), json!("codex"));
     f.insert(

@@ -38,7 +38,10 @@ fn refresh_reads_identity_from_the_new_id_token() {
     assert_eq!(f.str_field("id_token"), Some(id_token.as_str()));
     assert_eq!(f.str_field("refresh_token"), Some("r2"));
     assert_eq!(f.str_field("expired"), Some("2026-01-01T00:01:00Z"));
-    assert_eq!(f.str_field("last_refresh"), Some("2026-01-01T00:00:00Z"));
+    assert_eq!(
+        f.str_field("last_refresh"),
+        Some("2026-01-01T00:00:00.000Z")
+    );
 }
 
 fn normalized(body: Value, compact: bool) -> (Value, Option<String>) {
