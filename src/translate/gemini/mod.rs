@@ -19,6 +19,8 @@ mod response;
 mod schema;
 mod stream;
 #[cfg(test)]
+mod signature_tests;
+#[cfg(test)]
 mod tests;
 mod wire;
 

@@ -37,7 +37,8 @@ pub(super) fn finish_name(s: &StopReason) -> &'static str {
 }
 
 /// Gemini's `promptTokenCount` includes cached tokens; the IR's `input` does not.
-/// Thinking tokens count as output, as in every other dialect.
+/// Thinking tokens (`thoughtsTokenCount`, not part of `candidatesTokenCount`) count as
+/// output, as in every other dialect, and are the IR's `reasoning`.
 pub(super) fn usage_from(m: &wire::UsageMetadata) -> ir::Usage {
     let mut u = ir::Usage::default();
     u.cache_read = m.cached_content_token_count;
@@ -48,6 +49,7 @@ pub(super) fn usage_from(m: &wire::UsageMetadata) -> ir::Usage {
         (None, None) => None,
         (c, t) => Some(c.unwrap_or(0).saturating_add(t.unwrap_or(0))),
     };
+    u.reasoning = m.thoughts_token_count;
     u
 }
 
@@ -57,11 +59,12 @@ pub(super) fn usage_to(u: &ir::Usage) -> wire::UsageMetadata {
         .flatten()
         .fold(0u64, u64::saturating_add);
     let output = u.output.unwrap_or(0);
+    let thoughts = u.reasoning.filter(|r| *r > 0).map(|r| r.min(output));
     wire::UsageMetadata {
         prompt_token_count: Some(prompt),
-        candidates_token_count: Some(output),
+        candidates_token_count: Some(output - thoughts.unwrap_or(0)),
         cached_content_token_count: u.cache_read,
-        thoughts_token_count: None,
+        thoughts_token_count: thoughts,
         total_token_count: Some(prompt.saturating_add(output)),
     }
 }
@@ -330,7 +333,7 @@ mod tests {
                 ],
                 stop: Some(StopReason::ToolUse),
                 usage: ir::Usage {
-                    reasoning: None,
+                    reasoning: Some(5),
                     input: Some(70),
                     output: Some(25),
                     cache_read: Some(30),
@@ -391,6 +394,38 @@ mod tests {
             Some(StopReason::ToolUse)
         );
         assert_eq!(stop_of(None, false, true), None);
+    }
+
+    #[test]
+    fn usage_maps_thoughts_to_reasoning_both_ways() {
+        let meta = |p: u64, c: u64, cached: Option<u64>, t: Option<u64>| wire::UsageMetadata {
+            prompt_token_count: Some(p),
+            candidates_token_count: Some(c),
+            cached_content_token_count: cached,
+            thoughts_token_count: t,
+            total_token_count: Some(p + c + t.unwrap_or(0)),
+        };
+        let usage = |i: u64, o: u64, cached: Option<u64>, r: Option<u64>| ir::Usage {
+            input: Some(i),
+            output: Some(o),
+            cache_read: cached,
+            cache_creation: None,
+            reasoning: r,
+        };
+        for (wire, ir) in [
+            (meta(100, 20, Some(30), Some(5)), usage(70, 25, Some(30), Some(5))),
+            (meta(10, 3, None, None), usage(10, 3, None, None)),
+            (meta(7, 0, None, Some(4)), usage(7, 4, None, Some(4))),
+        ] {
+            assert_eq!(usage_from(&wire), ir);
+            assert_eq!(usage_to(&ir), wire);
+        }
+        // Reasoning larger than the output (a dialect that counts them apart) is capped.
+        let odd = usage_to(&usage(1, 2, None, Some(9)));
+        assert_eq!(
+            (odd.candidates_token_count, odd.thoughts_token_count),
+            (Some(0), Some(2))
+        );
     }
 
     #[test]

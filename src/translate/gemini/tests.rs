@@ -291,7 +291,11 @@ fn gemini_sse_events() -> Vec<Event> {
             index: 1,
             fragment: "{\"path\":\"a.rs\"}".into(),
         },
-        Event::Usage(usage(12, Some(13))),
+        // 9 candidate tokens plus 4 thought tokens, which are the reasoning.
+        Event::Usage(Usage {
+            reasoning: Some(4),
+            ..usage(12, Some(13))
+        }),
         Event::Finish(StopReason::ToolUse),
         Event::Done,
     ]
