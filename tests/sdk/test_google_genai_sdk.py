@@ -1,6 +1,7 @@
-"""Official `google-genai` SDK (and `openai` for a Gemini model) → gateway `/v1beta` → stand-in
-upstreams: a Gemini API key, an Antigravity account (Gemini and Claude models, project discovered,
-a Cloud Code host that is down first) and a Claude API key (translated)."""
+"""Official `google-genai` SDK (and `openai`'s chat completions and Responses API for Gemini models) →
+gateway → stand-in upstreams: a Gemini API key, an Antigravity account (Gemini and Claude models, project
+discovered, a Cloud Code host that is down first) and a Claude API key (translated). The Gemini stand-ins
+sign their answers and, for Gemini 3 models, refuse a replayed call without its thought signature."""
 
 from __future__ import annotations
 
@@ -184,3 +185,115 @@ def test_openai_sdk_to_a_gemini_model(gemini_gateway, standin):
             usage = chunk.usage
     assert text == DEFAULT_TEXT
     assert usage is not None and usage.prompt_tokens >= 1
+
+
+# Responses clients (Codex CLI, the openai SDK) on Gemini models: model → upstream path suffix.
+RESPONSES_MODELS = {
+    "gemini-2.5-pro": "/v1beta/models/gemini-2.5-pro:generateContent",  # Gemini API key
+    "gemini-3-pro-preview": "/v1beta/models/gemini-3-pro-preview:generateContent",  # Gemini API key, Gemini 3
+    "gemini-3-flash": "/v1internal:generateContent",  # Antigravity
+}
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Get the current weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+@pytest.fixture
+def oai(gemini_gateway):
+    import openai
+
+    return openai.OpenAI(base_url=gemini_gateway.url + "/v1", api_key=CLIENT_KEY, max_retries=0, timeout=20)
+
+
+@pytest.mark.parametrize("model", list(RESPONSES_MODELS))
+def test_responses_create_on_gemini_models(oai, standin, model):
+    res = oai.responses.create(model=model, input="Hello there", instructions="Be brief.", max_output_tokens=100)
+    assert res.object == "response" and res.status == "completed"
+    assert res.output_text == DEFAULT_TEXT
+    assert res.model == model
+    # usageMetadata → usage: candidatesTokenCount is the stand-in's word count of its answer.
+    assert res.usage.output_tokens == len(DEFAULT_TEXT.split())
+    assert res.usage.input_tokens >= 1
+    assert res.usage.total_tokens == res.usage.input_tokens + res.usage.output_tokens
+    ups = served(standin, RESPONSES_MODELS[model])
+    assert len(ups) == 1, standin.requests()
+    body = ups[0]["json"].get("request", ups[0]["json"])
+    assert body["systemInstruction"]["parts"][0]["text"] == "Be brief."
+    assert body["contents"][0]["parts"][0]["text"] == "Hello there"
+
+
+@pytest.mark.parametrize("model", list(RESPONSES_MODELS))
+def test_responses_stream_on_gemini_models(oai, standin, model):
+    deltas, kinds = [], []
+    with oai.responses.stream(model=model, input="Stream please") as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+        final = stream.get_final_response()
+    assert "".join(deltas) == DEFAULT_TEXT
+    assert len(deltas) >= 2, "streamed in pieces"
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert final.output_text == DEFAULT_TEXT and final.status == "completed"
+    assert final.usage.output_tokens == len(DEFAULT_TEXT.split())
+    assert final.usage.total_tokens == final.usage.input_tokens + final.usage.output_tokens
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize("model", list(RESPONSES_MODELS))
+def test_responses_function_calling_over_two_turns_on_gemini_models(oai, standin, model, stream):
+    def ask(**kw):
+        if not stream:
+            return oai.responses.create(model=model, tools=[WEATHER], **kw)
+        with oai.responses.stream(model=model, tools=[WEATHER], **kw) as s:
+            for _ in s:
+                pass
+            return s.get_final_response()
+
+    question = {"role": "user", "content": "What is the weather in Paris?"}
+    first = ask(input=[question], include=["reasoning.encrypted_content"])
+    calls = [i for i in first.output if i.type == "function_call"]
+    assert len(calls) == 1, first.output
+    assert calls[0].name == "get_weather"
+    assert json.loads(calls[0].arguments) == {"city": "San Francisco, CA"}
+    signed = [i.encrypted_content for i in first.output if i.type == "reasoning" and i.encrypted_content]
+    assert len(signed) == 1, "the call's thought signature reaches the client"
+    second = ask(
+        input=[
+            question,
+            *[i.model_dump(exclude_none=True) for i in first.output],
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": "sunny"},
+        ]
+    )
+    assert second.output_text == 'The tool returned: {"result":"sunny"}'
+    suffix = RESPONSES_MODELS[model].replace(":generateContent", ":streamGenerateContent" if stream else ":generateContent")
+    sent = served(standin, suffix)[-1]["json"]
+    sent = sent.get("request", sent)
+    model_turn = next(c for c in sent["contents"] if c["role"] == "model")
+    call = next(p for p in model_turn["parts"] if "functionCall" in p)
+    assert call["thoughtSignature"] == signed[0], "the signature is back on the call it signed"
+    answer = next(p for c in sent["contents"] for p in c["parts"] if "functionResponse" in p)
+    assert answer["functionResponse"]["name"] == "get_weather"
+    assert answer["functionResponse"]["response"] == {"result": "sunny"}
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-pro", "gemini-3-flash"])
+def test_responses_errors_on_gemini_models_have_the_responses_shape(oai, standin, model):
+    import openai
+
+    key = GEMINI_KEY if model == "gemini-2.5-pro" else "ag-sdk-at"
+    standin.behavior(key, fail_next=5, fail_status=400, fail_message="Invalid value at 'contents[0]'")
+    with pytest.raises(openai.BadRequestError) as e:
+        oai.responses.create(model=model, input="Hello there")
+    assert e.value.status_code == 400
+    assert e.value.type == "invalid_request_error", e.value.body
+    assert "Invalid value at 'contents[0]'" in e.value.message
+    with pytest.raises(openai.BadRequestError) as e:
+        with oai.responses.stream(model=model, input="Hello there") as s:
+            list(s)
+    assert "Invalid value at 'contents[0]'" in e.value.message
+

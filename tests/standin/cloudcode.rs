@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::gemini::{answer, bad_json, count_answer, error, read_request, sse_frame};
+use super::gemini::{
+    answer, bad_json, check_signatures, count_answer, error, read_request, sse_frame,
+};
 use super::state::Shared;
 use super::{Dialect, apply_behavior, credential, json_response, sse_response};
 
@@ -128,6 +130,9 @@ pub(super) async fn v1internal(
                 .is_none_or(|c| c.is_empty())
             {
                 return error(StatusCode::BAD_REQUEST, "request.contents is required");
+            }
+            if let Some(refused) = check_signatures(&inner, model) {
+                return refused;
             }
             if action == "generateContent" {
                 let c = answer(sh, &inner, &eff, model, false);

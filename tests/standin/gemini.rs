@@ -16,8 +16,85 @@ use super::reply::{Plan, count_words, estimate_tokens, split_pieces, synth_input
 use super::state::{Effective, Shared};
 use super::{DEFAULT_TEXT, Dialect, apply_behavior, json_response, sse_response};
 
-/// A thought signature the stand-in puts on its first answer part.
+/// The thought signature on the signed thought the stand-in puts first when asked for
+/// thoughts (where Claude models behind Antigravity put it).
 pub const SIGNATURE: &str = "c3RhbmRpbi1zaWduYXR1cmU=";
+
+const SIGNED: &str = "standin-signature:";
+
+/// The signature the stand-in puts on the first visible part of an answer: base64 like
+/// Google's, unique per answer, and naming what it signs (a function or `text`) so a
+/// replay can be checked without remembering anything (benchmarks run for hours).
+pub fn signature_for(what: &str, response_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{SIGNED}{what}:{response_id}"))
+}
+
+/// What a signature made by [`signature_for`] signs; `None` for anything else.
+fn signed_target(sig: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(sig).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let rest = text.strip_prefix(SIGNED)?;
+    Some(rest.rsplit_once(':')?.0.to_owned())
+}
+
+/// The skip sentinel Google accepts in place of a signature on a call it did not make.
+pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// Gemini 3's check of the history it gets back: the first function call of every model
+/// turn carries the thought signature it was answered with (or the skip sentinel), and
+/// every signature is one it issued, for that call. `None`: the history is acceptable.
+pub(super) fn check_signatures(req: &Value, model: &str) -> Option<Response> {
+    if !model.starts_with("gemini-3") {
+        return None;
+    }
+    let contents = req.get("contents").and_then(Value::as_array)?;
+    for (turn, c) in contents.iter().enumerate() {
+        if c.get("role").and_then(Value::as_str) != Some("model") {
+            continue;
+        }
+        let parts = c
+            .get("parts")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut first_call = true;
+        for (pos, p) in parts.iter().enumerate() {
+            let sig = p.get("thoughtSignature").and_then(Value::as_str);
+            let call = p
+                .get("functionCall")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str);
+            if call.is_some() && first_call && sig.is_none() {
+                return Some(error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "Function call is missing a thought_signature in functionCall parts. Additional data, function call `default_api:{}` , position {}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
+                        call.unwrap_or_default(),
+                        pos + 1
+                    ),
+                ));
+            }
+            first_call &= call.is_none();
+            let Some(sig) = sig.filter(|s| *s != SKIP_SIGNATURE && *s != SIGNATURE) else {
+                continue;
+            };
+            let ok = match (signed_target(sig), call) {
+                (Some(t), Some(name)) => t == name,
+                (Some(t), None) => t == "text",
+                (None, _) => false,
+            };
+            if !ok {
+                return Some(error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Corrupted thought signature (contents[{turn}].parts[{pos}])."),
+                ));
+            }
+        }
+    }
+    None
+}
 
 pub(super) fn status_name(status: u16) -> &'static str {
     match status {
@@ -135,19 +212,24 @@ pub(super) fn answer(
     let prompt = estimate_tokens(req, &["contents", "systemInstruction", "tools"]);
     let id = sh.next_id("standin-");
     let mut chunks = answer_parts(sh, req, eff, model, stream, prompt, &id);
-    // Asked for thoughts: one signed thought first (where Claude models put the signature).
+    // Asked for thoughts: one thought first. Claude models sign the thought itself;
+    // Gemini models keep the signature on the first visible part after it.
     if req.pointer("/generationConfig/thinkingConfig/includeThoughts") == Some(&json!(true))
         && let Some(parts) = chunks[0]
             .pointer_mut("/candidates/0/content/parts")
             .and_then(Value::as_array_mut)
     {
-        if let Some(first) = parts.first_mut().and_then(Value::as_object_mut) {
-            first.remove("thoughtSignature");
+        if model.starts_with("claude") {
+            if let Some(first) = parts.first_mut().and_then(Value::as_object_mut) {
+                first.remove("thoughtSignature");
+            }
+            parts.insert(
+                0,
+                json!({"text": "Thinking it over.", "thought": true, "thoughtSignature": SIGNATURE}),
+            );
+        } else {
+            parts.insert(0, json!({"text": "Thinking it over.", "thought": true}));
         }
-        parts.insert(
-            0,
-            json!({"text": "Thinking it over.", "thought": true, "thoughtSignature": SIGNATURE}),
-        );
     }
     chunks
 }
@@ -169,7 +251,7 @@ fn answer_parts(
             let out = count_words(&t);
             if !stream {
                 return vec![chunk(
-                    json!([{"text": t, "thoughtSignature": SIGNATURE}]),
+                    json!([{"text": t, "thoughtSignature": signature_for("text", &id)}]),
                     Some("STOP"),
                     Some(usage(prompt, out)),
                     model,
@@ -184,7 +266,7 @@ fn answer_parts(
                 .map(|(i, p)| {
                     let mut part = json!({"text": p});
                     if i == 0 {
-                        part["thoughtSignature"] = json!(SIGNATURE);
+                        part["thoughtSignature"] = json!(signature_for("text", &id));
                     }
                     let last = i + 1 == n;
                     chunk(
@@ -198,7 +280,7 @@ fn answer_parts(
                 .collect()
         }
         Plan::Tool { name, input } => vec![chunk(
-            json!([{"functionCall": {"name": name, "args": input}, "thoughtSignature": SIGNATURE}]),
+            json!([{"functionCall": {"name": name, "args": input}, "thoughtSignature": signature_for(&name, &id)}]),
             Some("STOP"),
             Some(usage(prompt, 10)),
             model,
@@ -313,6 +395,9 @@ pub(super) async fn models_action(
             StatusCode::BAD_REQUEST,
             "* GenerateContentRequest.contents: contents is not specified",
         );
+    }
+    if let Some(refused) = check_signatures(&req, model) {
+        return refused;
     }
     match action {
         "generateContent" => {

@@ -17,9 +17,9 @@ mod parts;
 mod request;
 mod response;
 mod schema;
-mod stream;
 #[cfg(test)]
 mod signature_tests;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod wire;

@@ -413,7 +413,10 @@ mod tests {
             reasoning: r,
         };
         for (wire, ir) in [
-            (meta(100, 20, Some(30), Some(5)), usage(70, 25, Some(30), Some(5))),
+            (
+                meta(100, 20, Some(30), Some(5)),
+                usage(70, 25, Some(30), Some(5)),
+            ),
             (meta(10, 3, None, None), usage(10, 3, None, None)),
             (meta(7, 0, None, Some(4)), usage(7, 4, None, Some(4))),
         ] {

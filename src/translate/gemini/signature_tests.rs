@@ -126,7 +126,11 @@ fn responses_clients_carry_gemini_signatures_as_encrypted_content_and_back() {
             .map(|i| i["type"].as_str().unwrap_or_default())
             .collect();
         // The signature signs the thoughts before the call: one reasoning item carries both.
-        assert_eq!(kinds, ["reasoning", "function_call", "function_call"], "{res}");
+        assert_eq!(
+            kinds,
+            ["reasoning", "function_call", "function_call"],
+            "{res}"
+        );
         assert_eq!(res["output"][0]["summary"][0]["text"], "Two cities.");
         assert_eq!(res["output"][0]["encrypted_content"], sig);
         assert_eq!(res["usage"]["output_tokens_details"]["reasoning_tokens"], 4);
@@ -292,10 +296,11 @@ fn calls_from_dialects_without_signatures_get_the_skip_sentinel() {
         (Dialect::Responses, responses),
         (Dialect::Anthropic, anthropic),
     ] {
-        let sent = js(
-            &translate_request(from, Dialect::Gemini, body.to_string().as_bytes(), MODEL)
-                .expect("request"),
-        );
+        let sent =
+            js(
+                &translate_request(from, Dialect::Gemini, body.to_string().as_bytes(), MODEL)
+                    .expect("request"),
+            );
         let calls: Vec<&Value> = sent["contents"][1]["parts"]
             .as_array()
             .expect("parts")
