@@ -297,8 +297,7 @@ async fn claude_code_replays_gemini_signatures_as_thinking_signatures() {
             "tools": [tool], "messages": [ask]});
         let r = post(&g, "/v1/messages", &body).await;
         assert_eq!(r.status(), 200, "{}", g.logs());
-        let blocks =
-            anthropic_blocks(&String::from_utf8(r.bytes().await.unwrap().to_vec()).unwrap());
+        let blocks = anthropic_blocks(std::str::from_utf8(&r.bytes().await.unwrap()).unwrap());
         let sig = blocks
             .iter()
             .find_map(|b| {
