@@ -101,7 +101,7 @@ async fn json_of(r: reqwest::RequestBuilder) -> (u16, Value) {
 fn account() -> [(&'static str, Value); 1] {
     [(
         ACCOUNT,
-        claude_oauth_file("tools@example.com", ACCESS, "rt-tools", 3600),
+        claude_oauth_file("tools@example.com", ACCESS, "rt-tools-refresh-0001", 3600),
     )]
 }
 
@@ -419,7 +419,7 @@ async fn the_log_file_is_served_by_cursor_cleared_and_free_of_secrets() {
         SECRET,
         CLIENT_KEY,
         ACCESS,
-        "rt-tools",
+        "rt-tools-refresh-0001",
         "wrong-client-key-0000",
     ] {
         assert!(!text.contains(secret), "{secret} in the log file");

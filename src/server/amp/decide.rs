@@ -229,7 +229,8 @@ mod tests {
     fn forwarded_calls_are_recorded_in_their_dialect_with_the_model_asked() {
         let chat = br#"{"model":"gpt-4o-mini","stream":true,"messages":[]}"#;
         let msgs = br#"{"model":"claude-x","messages":[]}"#;
-        let table: &[(&str, &str, &[u8], (Dialect, &str, bool))] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [u8], (Dialect, &'a str, bool));
+        let table: &[Case] = &[
             (
                 "anthropic",
                 "v1/messages",

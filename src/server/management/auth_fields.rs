@@ -207,7 +207,8 @@ mod tests {
 
     #[test]
     fn only_routing_fields_are_editable_and_each_is_checked() {
-        let table: &[(&str, Value, Result<Option<Value>, &str>)] = &[
+        type Case<'a> = (&'a str, Value, Result<Option<Value>, &'a str>);
+        let table: &[Case] = &[
             ("prefix", json!("/team/"), Ok(Some(json!("team")))),
             ("prefix", json!("a/b"), Err("prefix: one segment")),
             (
