@@ -286,6 +286,21 @@ async fn mapped_calls_answer_with_the_model_amp_asked_for_in_every_dialect() {
         "{text}"
     );
 
+    // A Gemini stream read without alt=sse is one JSON array, each element renamed.
+    let text = post_ok(
+        &g,
+        "/api/provider/google/v1beta/models/amp-gemini:streamGenerateContent",
+        &gem,
+    )
+    .await;
+    assert!(!text.contains(HAIKU), "{text}");
+    let items: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert!(!items.is_empty(), "{text}");
+    assert!(
+        items.iter().all(|c| c["modelVersion"] == "amp-gemini"),
+        "{text}"
+    );
+
     // A model served as asked keeps its own name.
     let text = post_ok(
         &g,
@@ -299,7 +314,7 @@ async fn mapped_calls_answer_with_the_model_amp_asked_for_in_every_dialect() {
     );
 
     // Usage: the name Amp asked for, and the one sent.
-    let got = wait_rows(&g, 7).await;
+    let got = wait_rows(&g, 8).await;
     let first = &got[0];
     assert_eq!(
         (first.model_requested.as_str(), first.model_sent.as_str()),

@@ -115,11 +115,11 @@ async fn passthrough(
 const AMP_ACCOUNT: &str = "amp";
 
 /// A local answer to a mapped call: in Amp's model name, and recorded under it.
-fn mapped_answer(mut resp: Response, asked: &str) -> Response {
+fn mapped_answer(mut resp: Response, asked: &str, json_array: bool) -> Response {
     if let Some(t) = resp.extensions_mut().get_mut::<usage_tap::Trace>() {
         t.set_asked(asked);
     }
-    rename::answer_as(resp, asked)
+    rename::answer_as(resp, asked, json_array)
 }
 
 /// A call under `/api/provider/{provider}/…`: local when [`decide`] says so, else Amp.
@@ -146,9 +146,10 @@ async fn provider(
         if let Choice::Local { model, mapped } = decide::choose(&call.model, &amp, served) {
             tracing::debug!(asked = %call.model, %model, "Amp Gemini call served locally");
             let asked = std::mem::replace(&mut call.model, model);
+            let json_array = call.json_array;
             let resp = proxy::execute(&state, call).await;
             return if mapped {
-                mapped_answer(resp, &asked)
+                mapped_answer(resp, &asked, json_array)
             } else {
                 resp
             };
@@ -194,7 +195,7 @@ async fn provider(
             };
             let resp = proxy::execute(&state, call).await;
             return if mapped {
-                mapped_answer(resp, &probe.model)
+                mapped_answer(resp, &probe.model, false)
             } else {
                 resp
             };

@@ -15,6 +15,8 @@ use futures_util::Stream;
 use http::header;
 use serde_json::Value;
 
+use crate::translate::gemini::{ArrayFramer, JsonArraySplitter};
+
 /// Where a model name sits in the answers of the dialects Amp uses (Anthropic's
 /// `message_start` nests it in `message`, Gemini CLI envelopes in `response`).
 const MODEL_FIELDS: &[&[&str]] = &[
@@ -91,6 +93,9 @@ enum Mode {
     Lines,
     /// One JSON answer, held until its end.
     Whole,
+    /// A Gemini stream read without `alt=sse`: one JSON array written element by
+    /// element, each rewritten as soon as it is complete.
+    Array(JsonArraySplitter, ArrayFramer),
     /// Too big to hold: handed on unchanged.
     Through,
 }
@@ -120,6 +125,17 @@ impl Rename {
                 self.buf.extend_from_slice(chunk);
                 Vec::new()
             }
+            Mode::Array(ref mut split, ref mut frame) => {
+                let asked = &self.asked;
+                let mut parts = Vec::new();
+                split.feed(chunk, &mut |item: &str| {
+                    let item = rewrite_json(item.as_bytes(), asked)
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .unwrap_or_else(|| item.to_string());
+                    frame.item(&item, &mut parts);
+                });
+                parts.concat()
+            }
             Mode::Lines => {
                 self.buf.extend_from_slice(chunk);
                 let mut out = Vec::with_capacity(self.buf.len() + 32);
@@ -148,6 +164,11 @@ impl Rename {
         match self.mode {
             Mode::Through => held,
             Mode::Whole => rewrite_json(&held, &self.asked).unwrap_or(held),
+            Mode::Array(_, ref mut frame) => {
+                let mut parts = Vec::new();
+                frame.finish(&mut parts);
+                parts.concat()
+            }
             Mode::Lines => {
                 let mut out = Vec::with_capacity(held.len());
                 rewrite_line(&held, &self.asked, &mut out);
@@ -161,6 +182,10 @@ impl Stream for Rename {
     type Item = Result<Bytes, axum::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // The inner body has ended: it must not be polled again.
+        if self.ended {
+            return Poll::Ready(None);
+        }
         loop {
             match Pin::new(&mut self.inner).poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
@@ -171,9 +196,6 @@ impl Stream for Rename {
                 }
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => {
-                    if self.ended {
-                        return Poll::Ready(None);
-                    }
                     self.ended = true;
                     let out = self.finish();
                     if !out.is_empty() {
@@ -188,8 +210,9 @@ impl Stream for Rename {
 }
 
 /// `resp` (a successful answer to a mapped call) with its model fields set to `asked`.
-/// Error answers are left alone: they are the gateway's or the provider's own words.
-pub fn answer_as(resp: Response, asked: &str) -> Response {
+/// `json_array`: a Gemini stream framed as one JSON array. Error answers are left
+/// alone: they are the gateway's or the provider's own words.
+pub fn answer_as(resp: Response, asked: &str, json_array: bool) -> Response {
     if !resp.status().is_success() {
         return resp;
     }
@@ -204,7 +227,13 @@ pub fn answer_as(resp: Response, asked: &str) -> Response {
     let rename = Rename {
         inner: body.into_data_stream(),
         asked: asked.to_string(),
-        mode: if sse { Mode::Lines } else { Mode::Whole },
+        mode: if sse {
+            Mode::Lines
+        } else if json_array {
+            Mode::Array(JsonArraySplitter::default(), ArrayFramer::default())
+        } else {
+            Mode::Whole
+        },
         buf: Vec::new(),
         ended: false,
     };
@@ -293,6 +322,50 @@ mod tests {
         let (outs, tail) = run(Mode::Lines, &[b"data:{\"model\":\"x\"}"]);
         assert!(outs[0].is_empty());
         assert_eq!(tail, b"data:{\"model\":\"amp-model\"}");
+    }
+
+    #[tokio::test]
+    async fn the_inner_body_is_never_polled_after_its_end() {
+        use futures_util::StreamExt;
+        // `unfold` panics when polled after it ended, as the proxy's stream bodies do.
+        let inner = futures_util::stream::unfold(0, |n| async move {
+            (n < 2).then(|| {
+                let chunk = if n == 0 { "{\"model\":" } else { "\"x\"}" };
+                (Ok::<_, std::io::Error>(Bytes::from(chunk)), n + 1)
+            })
+        });
+        let resp = Response::new(Body::from_stream(inner));
+        let out = answer_as(resp, "amp-model", false).into_body();
+        let mut s = out.into_data_stream();
+        let mut all = Vec::new();
+        while let Some(c) = s.next().await {
+            all.extend_from_slice(&c.unwrap());
+        }
+        assert_eq!(all, b"{\"model\":\"amp-model\"}");
+        assert!(s.next().await.is_none());
+    }
+
+    #[test]
+    fn json_array_streams_go_out_element_by_element() {
+        let mode = Mode::Array(JsonArraySplitter::default(), ArrayFramer::default());
+        let (outs, tail) = run(
+            mode,
+            &[
+                b"[{\"candidates\":[],\"modelVersion\":\"g\"}",
+                b"\r\n,{\"candidates\":[{\"text\":\"a]}\"}],\"model",
+                b"Version\":\"g\"}\r\n]",
+            ],
+        );
+        assert_eq!(
+            outs[0],
+            b"[{\"candidates\":[],\"modelVersion\":\"amp-model\"}"
+        );
+        assert!(outs[1].is_empty(), "an element is sent once complete");
+        assert_eq!(
+            outs[2],
+            b"\r\n,{\"candidates\":[{\"text\":\"a]}\"}],\"modelVersion\":\"amp-model\"}"
+        );
+        assert_eq!(tail, b"]");
     }
 
     #[test]
