@@ -134,7 +134,19 @@ fn legacy_login(g: &GlobalArgs) -> Option<LoginArgs> {
 }
 
 pub fn init_tracing(format: LogFormat, debug: bool) {
+    init_tracing_to(format, debug, None);
+}
+
+/// Logging to standard error and, with `logging-to-file`, also to `file` (plain text,
+/// no colour codes).
+pub fn init_tracing_to(
+    format: LogFormat,
+    debug: bool,
+    file: Option<std::sync::Arc<crate::server::management::logfile::LogFile>>,
+) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let default = if debug { "cliproxy=debug,info" } else { "info" };
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // The AWS SDK's debug output carries signing details (the access key id): never
@@ -151,15 +163,46 @@ pub fn init_tracing(format: LogFormat, debug: bool) {
         }
     }
     use std::io::IsTerminal;
+    use tracing_subscriber::{Layer, Registry, fmt};
+
+    use crate::server::management::logfile::Line;
+    type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
     // Colour codes only on a terminal: service logs (launchd, journald files) stay plain.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    let ansi = std::io::stderr().is_terminal();
+    let mut layers: Vec<Boxed> = Vec::new();
+    match format {
+        LogFormat::Json => {
+            layers.push(fmt::layer().json().with_writer(std::io::stderr).boxed());
+            if let Some(lf) = file {
+                layers.push(
+                    fmt::layer()
+                        .json()
+                        .with_writer(move || Line(lf.clone()))
+                        .boxed(),
+                );
+            }
+        }
+        LogFormat::Text => {
+            layers.push(
+                fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(std::io::stderr)
+                    .boxed(),
+            );
+            if let Some(lf) = file {
+                layers.push(
+                    fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(move || Line(lf.clone()))
+                        .boxed(),
+                );
+            }
+        }
+    }
+    let _ = tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
+        .try_init();
 }
 
 fn fail(e: impl std::fmt::Display, code: u8) -> ExitCode {

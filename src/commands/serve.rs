@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{EXIT_USAGE, context, fail, init_tracing};
+use super::{EXIT_USAGE, context, fail, init_tracing_to};
 use crate::auth::lease::{RemoteStore, S3Store};
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::config::sync::{BucketTarget, Resolved};
@@ -25,7 +25,27 @@ pub(super) async fn run(args: &ServeArgs, global: &GlobalArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e, EXIT_USAGE),
     };
-    init_tracing(global.log_format, ctx.config().debug);
+    // `logging-to-file`: the log also goes to a file the management API serves.
+    let mut file_error = None;
+    let log_file = if ctx.config().logging_to_file {
+        let dir = server::management::logfile::dir(
+            std::env::var("WRITABLE_PATH").ok().as_deref(),
+            &ctx.auth_dir,
+        );
+        match server::management::logfile::install(&dir) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                file_error = Some(format!("{}: {e}", dir.display()));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    init_tracing_to(global.log_format, ctx.config().debug, log_file);
+    if let Some(e) = file_error {
+        tracing::warn!(error = %e, "logging-to-file: the log file cannot be opened; logging to standard error only");
+    }
     match serve(ctx, overrides).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(format!("{e:#}"), 1),

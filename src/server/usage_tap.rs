@@ -62,6 +62,29 @@ impl Trace {
         }
     }
 
+    /// A call handed to a service outside the accounts (Amp's upstream): one attempt,
+    /// sent as asked, the account named by `account`.
+    pub fn forwarded(
+        dialect: Dialect,
+        model: &str,
+        stream: bool,
+        provider: &'static str,
+        account: &str,
+    ) -> Trace {
+        Trace {
+            provider,
+            account: account.to_string(),
+            model_sent: model.to_string(),
+            attempts: 1,
+            ..Trace::new(dialect, model, stream)
+        }
+    }
+
+    /// The model the client asked for, when a mapping changed it before the call.
+    pub fn set_asked(&mut self, model: &str) {
+        model.clone_into(&mut self.model_requested);
+    }
+
     /// One try on `route` (the last one is the account that answered).
     pub fn attempt(&mut self, route: &Route) {
         self.attempts += 1;

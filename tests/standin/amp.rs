@@ -10,6 +10,9 @@
 //! * `GET /api/…/stream`: SSE; the first event goes out at once, the second only after
 //!   [`super::StandIn::release_amp_stream`] (or `POST /_standin/amp/release`), so a test
 //!   sees whether the gateway passes chunks on before the upstream has finished.
+//! * `POST /api/provider/anthropic/v1/messages` with model [`HELD_MODEL`]: an Anthropic
+//!   stream whose `message_start` (input usage) goes out at once and whose end
+//!   (`message_delta` with the output usage, `message_stop`) waits for the same release.
 //! * `GET /threads`, `/docs`, `/settings`, `/*.rss`: HTML. `GET /auth/cli-login`: 302 to
 //!   `/auth/sign-in` (a reverse proxy hands redirects back, it does not follow them).
 
@@ -104,6 +107,48 @@ fn held_stream(sh: &Shared) -> Response {
             permit.forget();
         }
         Ok::<Bytes, Infallible>(Bytes::from_static(b"data: {\"n\":2,\"done\":true}\n\n"))
+    });
+    let mut r = Response::new(Body::from_stream(futures_util::StreamExt::chain(
+        first, rest,
+    )));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r
+}
+
+/// The model whose Anthropic stream Amp holds (see the module comment).
+pub const HELD_MODEL: &str = "amp-held-stream-model";
+
+/// Whether a model call at `path` with `body` asks for the held stream.
+pub(super) fn wants_held_messages(path: &str, body: &[u8]) -> bool {
+    path.starts_with("/api/provider/")
+        && path.ends_with("/v1/messages")
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v["model"] == HELD_MODEL)
+}
+
+/// An Anthropic stream: 11 input tokens at once, 7 output tokens after a release.
+pub(super) fn held_messages(sh: &Shared) -> Response {
+    let gate = sh.amp_release.clone();
+    let start = format!(
+        "event: message_start\ndata: {}\n\n",
+        json!({"type": "message_start", "message": {"id": "msg_amp_held", "type": "message",
+            "role": "assistant", "model": HELD_MODEL, "content": [],
+            "usage": {"input_tokens": 11, "output_tokens": 1}}})
+    );
+    let end = format!(
+        "event: message_delta\ndata: {}\n\nevent: message_stop\ndata: {}\n\n",
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}),
+        json!({"type": "message_stop"})
+    );
+    let first =
+        futures_util::stream::once(async move { Ok::<Bytes, Infallible>(Bytes::from(start)) });
+    let rest = futures_util::stream::once(async move {
+        if let Ok(permit) = gate.acquire().await {
+            permit.forget();
+        }
+        Ok::<Bytes, Infallible>(Bytes::from(end))
     });
     let mut r = Response::new(Body::from_stream(futures_util::StreamExt::chain(
         first, rest,

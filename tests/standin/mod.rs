@@ -56,6 +56,8 @@ use serde_json::Value;
 
 // Each test binary uses a different part of the API.
 #[allow(unused_imports)]
+pub use amp::HELD_MODEL as AMP_HELD_MODEL;
+#[allow(unused_imports)]
 pub use api::{Behavior, Issued, Options, RecordedRequest, StandIn};
 #[allow(unused_imports)]
 pub use cloudcode::CloudCode;
@@ -135,6 +137,9 @@ async fn dispatch(sh: Arc<Shared>, req: Request) -> Response {
     let path = path.strip_suffix('/').unwrap_or(path);
     if amp::handles(path) {
         return amp::serve(&sh, &parts.method, path, parts.uri.query(), &parts.headers).await;
+    }
+    if amp::wants_held_messages(path, &body) {
+        return amp::held_messages(&sh);
     }
     if path.starts_with("/unavailable/") {
         return cloudcode::unavailable();

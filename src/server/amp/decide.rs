@@ -39,6 +39,63 @@ pub fn local_call(rest: &str) -> Option<(Dialect, Operation)> {
     }
 }
 
+/// What the usage record of a call forwarded to Amp says: the dialect its usage fields
+/// are read in, the model asked (from the body, or a Gemini path; empty when neither
+/// names one) and whether a stream was asked for. `rest` is the path after the provider
+/// segment. Never fails: a body that is not JSON still gets a record.
+pub fn forwarded_usage(provider: &str, rest: &str, body: &[u8]) -> (Dialect, String, bool) {
+    #[derive(serde::Deserialize)]
+    struct Asked {
+        #[serde(default)]
+        model: Option<String>,
+        #[serde(default)]
+        stream: Option<bool>,
+    }
+    let rest = rest.trim_end_matches('/');
+    if let Some(action_path) = rest
+        .strip_prefix("v1beta/models/")
+        .or_else(|| rest.strip_prefix("v1beta1/models/"))
+    {
+        let (model, action) = action_path.split_once(':').unwrap_or((action_path, ""));
+        return (
+            Dialect::Gemini,
+            clip_model(model),
+            action == "streamGenerateContent",
+        );
+    }
+    let dialect = if rest.ends_with("messages") || rest.ends_with("messages/count_tokens") {
+        Dialect::Anthropic
+    } else if rest.ends_with("responses") {
+        Dialect::Responses
+    } else if rest.ends_with("completions") && !rest.ends_with("chat/completions") {
+        Dialect::Completions
+    } else if provider == "google" || rest.starts_with("v1beta") {
+        Dialect::Gemini
+    } else if provider == "anthropic" {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAiChat
+    };
+    let asked = serde_json::from_slice::<Asked>(body).ok();
+    let model = asked
+        .as_ref()
+        .and_then(|a| a.model.as_deref())
+        .map(clip_model)
+        .unwrap_or_default();
+    let stream = asked.and_then(|a| a.stream).unwrap_or(false);
+    (dialect, model, stream)
+}
+
+/// Model names from outside are bounded before they are stored.
+fn clip_model(m: &str) -> String {
+    const MAX: usize = 200;
+    let mut end = m.len().min(MAX);
+    while !m.is_char_boundary(end) {
+        end -= 1;
+    }
+    m[..end].to_string()
+}
+
 /// Where one model call goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Choice {
@@ -166,5 +223,73 @@ mod tests {
         for (rest, want) in table {
             assert_eq!(local_call(rest), want, "{rest}");
         }
+    }
+
+    #[test]
+    fn forwarded_calls_are_recorded_in_their_dialect_with_the_model_asked() {
+        let chat = br#"{"model":"gpt-4o-mini","stream":true,"messages":[]}"#;
+        let msgs = br#"{"model":"claude-x","messages":[]}"#;
+        type Case<'a> = (&'a str, &'a str, &'a [u8], (Dialect, &'a str, bool));
+        let table: &[Case] = &[
+            (
+                "anthropic",
+                "v1/messages",
+                msgs,
+                (Dialect::Anthropic, "claude-x", false),
+            ),
+            (
+                "anthropic",
+                "v1/messages/count_tokens",
+                msgs,
+                (Dialect::Anthropic, "claude-x", false),
+            ),
+            (
+                "openai",
+                "v1/chat/completions",
+                chat,
+                (Dialect::OpenAiChat, "gpt-4o-mini", true),
+            ),
+            (
+                "openai",
+                "v1/responses",
+                chat,
+                (Dialect::Responses, "gpt-4o-mini", true),
+            ),
+            (
+                "openai",
+                "v1/completions",
+                chat,
+                (Dialect::Completions, "gpt-4o-mini", true),
+            ),
+            (
+                "google",
+                "v1beta/models/gemini-2.5-pro:streamGenerateContent",
+                b"{}",
+                (Dialect::Gemini, "gemini-2.5-pro", true),
+            ),
+            (
+                "google",
+                "v1beta/models/gemini-2.5-pro:generateContent",
+                chat,
+                (Dialect::Gemini, "gemini-2.5-pro", false),
+            ),
+            ("openai", "v1/models", b"", (Dialect::OpenAiChat, "", false)),
+            (
+                "anthropic",
+                "v1/other",
+                b"not json",
+                (Dialect::Anthropic, "", false),
+            ),
+        ];
+        for (provider, rest, body, (d, m, st)) in table {
+            assert_eq!(
+                forwarded_usage(provider, rest, body),
+                (*d, m.to_string(), *st),
+                "{provider} {rest}"
+            );
+        }
+        let long = format!(r#"{{"model":"{}"}}"#, "é".repeat(300));
+        let (_, m, _) = forwarded_usage("openai", "v1/chat/completions", long.as_bytes());
+        assert!(m.len() <= 200 && m.starts_with('é'));
     }
 }

@@ -10,6 +10,7 @@
 //! answer only peers on this machine, judged by the TCP peer address.
 
 mod decide;
+mod rename;
 mod reverse;
 #[cfg(test)]
 mod tests;
@@ -110,10 +111,21 @@ async fn passthrough(
     reverse::forward(&state, dialect, method, &uri, &headers, body).await
 }
 
+/// Usage records of calls Amp served name this account (provider `amp`).
+const AMP_ACCOUNT: &str = "amp";
+
+/// A local answer to a mapped call: in Amp's model name, and recorded under it.
+fn mapped_answer(mut resp: Response, asked: &str, json_array: bool) -> Response {
+    if let Some(t) = resp.extensions_mut().get_mut::<usage_tap::Trace>() {
+        t.set_asked(asked);
+    }
+    rename::answer_as(resp, asked, json_array)
+}
+
 /// A call under `/api/provider/{provider}/…`: local when [`decide`] says so, else Amp.
 async fn provider(
     State(state): State<Arc<AppState>>,
-    Path((_provider, rest)): Path<(String, String)>,
+    Path((provider, rest)): Path<(String, String)>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -131,10 +143,16 @@ async fn provider(
         let amp = snap.config.ampcode.clone().unwrap_or_default();
         let op = call.op;
         let served = |m: &str| !snap.registry.resolve(m, op).is_empty();
-        if let Choice::Local { model, .. } = decide::choose(&call.model, &amp, served) {
+        if let Choice::Local { model, mapped } = decide::choose(&call.model, &amp, served) {
             tracing::debug!(asked = %call.model, %model, "Amp Gemini call served locally");
-            call.model = model;
-            return proxy::execute(&state, call).await;
+            let asked = std::mem::replace(&mut call.model, model);
+            let json_array = call.json_array;
+            let resp = proxy::execute(&state, call).await;
+            return if mapped {
+                mapped_answer(resp, &asked, json_array)
+            } else {
+                resp
+            };
         }
     }
     if method == Method::POST
@@ -175,9 +193,18 @@ async fn provider(
                 headers,
                 json_array: false,
             };
-            return proxy::execute(&state, call).await;
+            let resp = proxy::execute(&state, call).await;
+            return if mapped {
+                mapped_answer(resp, &probe.model, false)
+            } else {
+                resp
+            };
         }
         tracing::info!(model = %probe.model, "no local account serves this Amp model call; forwarding to Amp (uses Amp credits)");
     }
-    reverse::forward(&state, dialect, method, &uri, &headers, body).await
+    let (usage_dialect, model, stream) = decide::forwarded_usage(&provider, &rest, &body);
+    let mut resp = reverse::forward(&state, dialect, method, &uri, &headers, body).await;
+    usage_tap::Trace::forwarded(usage_dialect, &model, stream, AMP_ACCOUNT, AMP_ACCOUNT)
+        .attach(&mut resp);
+    resp
 }

@@ -2,11 +2,13 @@
 //! auth files, usage, web logins, and the status page (`page`, `status_api`). Guarded by [`guard::check`]; see README
 //! "Management API" for the list of endpoints.
 
+mod auth_fields;
 mod auth_files;
 mod config_api;
 pub mod doc;
 pub mod guard;
 mod lists;
+pub mod logfile;
 mod logs;
 pub mod oauth;
 mod page;
@@ -15,6 +17,7 @@ mod status_api;
 mod status_view;
 #[cfg(test)]
 mod tests;
+mod tools;
 mod usage_api;
 
 use std::collections::HashMap;
@@ -55,11 +58,17 @@ fn api(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/auth-files/download", get(auth_files::download))
         .route("/auth-files/status", patch(auth_files::set_status))
+        .route("/auth-files/models", get(auth_fields::models))
+        .route("/auth-files/fields", patch(auth_fields::patch_fields))
+        .route("/latest-version", get(tools::latest_version))
+        .route("/api-call", post(tools::api_call))
         .route("/usage", get(usage_api::get))
         .route("/usage/export", get(usage_api::export))
         .route("/usage/import", post(usage_api::import))
         .route("/logs", get(logs::get).delete(logs::delete))
         .route("/request-error-logs", get(logs::request_error_logs))
+        .route("/request-error-logs/{name}", get(logs::no_request_log))
+        .route("/request-log-by-id/{id}", get(logs::no_request_log))
         .route("/oauth-callback", post(oauth::post_callback))
         .route("/get-auth-status", get(oauth::status))
         .route("/status", get(status_api::get))

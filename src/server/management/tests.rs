@@ -125,3 +125,29 @@ async fn the_status_page_follows_the_same_peer_rules_without_needing_the_key() {
     let resp = page("127.0.0.1:5555", "evil.example").await.unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_helper_routes_follow_the_peer_rules_whatever_the_headers_claim() {
+    let (_d, s) = state(false);
+    let routes = [
+        ("GET", "/v0/management/latest-version"),
+        ("POST", "/v0/management/api-call"),
+        ("GET", "/v0/management/auth-files/models?name=a.json"),
+        ("PATCH", "/v0/management/auth-files/fields"),
+        ("GET", "/v0/management/logs"),
+        ("DELETE", "/v0/management/logs"),
+        ("GET", "/v0/management/request-error-logs/error-a.log"),
+    ];
+    for (method, uri) in routes {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in SPOOF {
+            req = req.header(*k, *v);
+        }
+        let mut req = req.body(Body::from("{}")).unwrap();
+        req.extensions_mut().insert(ConnectInfo(
+            "203.0.113.7:5555".parse::<SocketAddr>().unwrap(),
+        ));
+        let resp = crate::server::router(s.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{method} {uri}");
+    }
+}
