@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Config, EnvMap, Secret, expand_tilde};
+use super::{EnvMap, Secret, expand_tilde};
 
 /// `sync:` in config.yaml (kebab-case keys).
 #[derive(Clone, Default, Deserialize)]
@@ -185,17 +185,6 @@ fn machine_name(env: &EnvMap) -> String {
                 .filter(|s| !s.is_empty())
         })
         .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// Resolves the locations of `config` for the auth folder `auth_dir` (the config
-/// template, when there is one, is kept in the bucket's `config/`).
-pub fn resolve_for(config: &Config, env: &EnvMap, auth_dir: &Path) -> anyhow::Result<Resolved> {
-    let template = config
-        .template
-        .path
-        .as_ref()
-        .map(|p| expand_tilde(&p.to_string_lossy(), env));
-    resolve(&config.sync, env, auth_dir, template.as_deref())
 }
 
 /// Resolves the locations from the `sync:` section, the seed's environment variables and
