@@ -54,8 +54,12 @@ impl Machine {
         p
     }
     fn sync_once(&self, env_file: &Path) -> (Output, String) {
+        self.run(&["sync", "once"], env_file)
+    }
+    fn run(&self, args: &[&str], env_file: &Path) -> (Output, String) {
         let o = Command::new(BIN)
-            .args(["sync", "once", "--config"])
+            .args(args)
+            .arg("--config")
             .arg(self.home.path().join("config.yaml"))
             .arg("--env-file")
             .arg(env_file)
@@ -104,6 +108,15 @@ fn sync_once_writes_the_dotfiles_copy_encrypted_and_never_rewrites_unchanged_tok
         !out.contains(&key.secret_string()),
         "the identity is never printed"
     );
+    let (_, out) = m.run(&["doctor"], &env);
+    assert!(
+        out.contains(&format!(
+            "dotfiles copy encrypted with age (recipient {}, key from CLIPROXY_DOTFILES_AGE_KEY)",
+            key.recipient()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(&key.secret_string()), "{out}");
     assert_eq!(files(dots.path()), vec![a.to_string(), b.to_string()]);
     for (name, access) in [(a, "at-secret-aaaa"), (b, "at-secret-bbbb")] {
         let disk = read(&dots.path().join(name));
@@ -232,6 +245,13 @@ fn without_a_key_or_an_opt_out_plaintext_is_refused_naming_the_settings() {
     assert!(
         files(dots.path()).is_empty(),
         "nothing written in plaintext"
+    );
+    let (o, out) = m.run(&["doctor"], &m.env_file(None));
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("problem: refusing to write tokens in plaintext")
+            && out.contains("sync.dotfiles.plaintext: true"),
+        "{out}"
     );
 
     // The explicit opt-out writes plaintext.

@@ -97,16 +97,33 @@ async fn doctor_sync(ctx: &Context) -> usize {
         );
         return 0;
     }
+    let mut problems = 0;
+    if res.dotfiles.is_some() {
+        use crate::config::sync::Sealing;
+        match &res.dotfiles_sealing {
+            Sealing::Age(k) => println!(
+                "sync: dotfiles copy encrypted with age (recipient {}, key from {})",
+                k.recipient(),
+                k.source()
+            ),
+            Sealing::Plain => {
+                println!("sync: dotfiles copy written in plaintext (sync.dotfiles.plaintext: true)")
+            }
+            Sealing::RefusePlain => {
+                problems += 1;
+                println!("problem: {}", Sealing::REFUSAL);
+            }
+        }
+    }
     let engine = match crate::sync::engine::Engine::new(res) {
         Ok(e) => e,
         Err(e) => {
             println!("problem: sync: {e:#}");
-            return 1;
+            return problems + 1;
         }
     };
     let mut state = crate::sync::state::State::load(&engine.res.state_file());
     let obs = engine.observe(&mut state).await;
-    let mut problems = 0;
     for (loc, listing) in &obs.listings {
         match listing {
             Ok(files) => println!("sync: {} reachable ({} files)", loc.as_str(), files.len()),
