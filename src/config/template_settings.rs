@@ -243,7 +243,13 @@ mod tests {
     fn flag_beats_env_beats_config_key() {
         let k = keys(Some("k.yaml"), None, Some("/o.yaml"));
         let cfg = Path::new("/etc/c/config.yaml");
-        let cases: &[(Option<&str>, Option<&str>, bool, Option<(&str, &str)>)] = &[
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            bool,
+            Option<(&'a str, &'a str)>,
+        );
+        let cases: &[Case] = &[
             (Some("/f"), Some("/e"), true, Some(("/f", "--template"))),
             (None, Some("/e"), true, Some(("/e", "CLIPROXY_TEMPLATE"))),
             (
