@@ -189,6 +189,22 @@ fn an_empty_machine_bootstraps_from_the_encrypted_copy_with_a_key_file() {
         "the auth folder gets the plaintext token"
     );
     assert!(is_sealed(&read(&dots.path().join(name))));
+
+    // Rolling back from the encrypted copy: `auth restore --from dotfiles` decrypts it.
+    std::fs::write(fresh.auths().join(name), token("a@x.com", "at-later")).unwrap();
+    let (o, out) = fresh.run(&["sync", "once"], &fresh.env_file(None));
+    assert!(o.status.success(), "{out}");
+    let later = read(&dots.path().join(name));
+    assert_eq!(key.open(&later).unwrap(), token("a@x.com", "at-later"));
+    // The user checks the older (encrypted) version out of git history, then restores it.
+    let older = key.seal(&token("a@x.com", "at-boot")).unwrap();
+    std::fs::write(dots.path().join(name), &older).unwrap();
+    let (o, out) = fresh.run(
+        &["auth", "restore", name, "--from", "dotfiles"],
+        &fresh.env_file(None),
+    );
+    assert!(o.status.success(), "{out}");
+    assert_eq!(read(&fresh.auths().join(name)), token("a@x.com", "at-boot"));
 }
 
 #[test]
