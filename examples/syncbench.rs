@@ -49,7 +49,9 @@ async fn main() -> anyhow::Result<()> {
     ]);
     let debounce_ms = 300u64;
     let cfg: SyncConfig = serde_json::from_value(serde_json::json!({
-        "debounce-ms": debounce_ms, "poll-interval": 3600
+        "debounce-ms": debounce_ms, "poll-interval": 3600,
+        // Compares the dotfiles copy's bytes: opted out of encryption.
+        "dotfiles": {"plaintext": true}
     }))?;
     let res = resolve(&cfg, &env, &local, None)?;
     let engine = Engine::new(res.clone())?;

@@ -108,8 +108,9 @@ pub struct ServeArgs {
     /// Port [config: port, default 8317]
     #[arg(long)]
     pub port: Option<u16>,
-    /// Template rendered into --config at start (placeholders __NAME__ and ${NAME})
-    #[arg(long, env = "CLIPROXY_TEMPLATE", value_name = "PATH")]
+    /// Template rendered at start (placeholders __NAME__ and ${NAME}) into --config, or
+    /// template.out [env: CLIPROXY_TEMPLATE; config: template.path]
+    #[arg(long, value_name = "PATH")]
     pub template: Option<PathBuf>,
 }
 
@@ -131,15 +132,18 @@ pub struct LoginArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Render a template with values from an env file, atomically, mode 0600
+    /// Render a template with values from an env file, atomically, mode 0600 (the same
+    /// settings `serve` renders with: flag, else environment, else `template.*` keys)
     Render {
+        /// [env: CLIPROXY_TEMPLATE; config: template.path]
         #[arg(long, value_name = "PATH")]
-        template: PathBuf,
-        /// dotenv file (optional: the process environment is used too)
+        template: Option<PathBuf>,
+        /// dotenv file (the process environment is used too) [env: CLIPROXY_ENV_FILE; config: template.env-file]
         #[arg(long = "env-file", value_name = "PATH")]
         env_file: Option<PathBuf>,
+        /// [config: template.out; else --config / CLIPROXY_CONFIG; else ~/.cli-proxy-api/config.yaml]
         #[arg(long, value_name = "PATH")]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Load the configuration and report errors and unknown keys
     Check,

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use super::{EXIT_USAGE, context, fail};
+use super::{EXIT_USAGE, context, fail, sources};
 use crate::cli::{ConfigCommand, GlobalArgs};
-use crate::config::{self, EnvMap, Overrides};
+use crate::config::context::Prepared;
+use crate::config::{self, Overrides};
 
 pub fn run(cmd: ConfigCommand, global: &GlobalArgs) -> ExitCode {
     match cmd {
@@ -13,18 +14,27 @@ pub fn run(cmd: ConfigCommand, global: &GlobalArgs) -> ExitCode {
             env_file,
             out,
         } => {
-            let mut env = EnvMap::from_process();
-            if let Some(f) = env_file.as_ref().or(global.env_file.as_ref()) {
-                env = match env.with_env_file(f) {
-                    Ok(e) => e,
-                    Err(e) => return fail(e, EXIT_USAGE),
-                };
+            let mut src = sources(global, template.as_deref(), out.as_deref());
+            if env_file.is_some() {
+                src.env_file = env_file.as_deref();
             }
-            match config::template::render_file(&template, &env, &out) {
-                Ok(()) => {
-                    eprintln!("rendered {} -> {}", template.display(), out.display());
+            let prepared = match Prepared::new(src) {
+                Ok(p) => p,
+                Err(e) => return fail(e, EXIT_USAGE),
+            };
+            match prepared.render() {
+                Ok(Some(s)) => {
+                    eprintln!(
+                        "rendered {} -> {}",
+                        s.template.path.display(),
+                        s.out.path.display()
+                    );
                     ExitCode::SUCCESS
                 }
+                Ok(None) => fail(
+                    "no template to render: give --template, set CLIPROXY_TEMPLATE, or set template.path in the config file",
+                    EXIT_USAGE,
+                ),
                 Err(e) => fail(e, EXIT_USAGE),
             }
         }

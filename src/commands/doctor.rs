@@ -18,16 +18,7 @@ pub(super) async fn run(ctx: &Context) -> ExitCode {
             ctx.config().host
         );
     }
-    if let Some(t) = &ctx.config().template.path {
-        let t = crate::config::expand_tilde(&t.to_string_lossy(), &ctx.env);
-        if !t.is_file() {
-            problems += 1;
-            println!(
-                "problem: template {} does not exist. Fix: correct template.path",
-                t.display()
-            );
-        }
-    }
+    problems += doctor_template(ctx);
     #[cfg(unix)]
     if let Ok(m) = std::fs::metadata(&ctx.auth_dir) {
         use std::os::unix::fs::PermissionsExt;
@@ -92,7 +83,7 @@ pub(super) async fn run(ctx: &Context) -> ExitCode {
 
 /// Sync locations: configured, reachable, with how many files. Returns the problem count.
 async fn doctor_sync(ctx: &Context) -> usize {
-    let res = match crate::config::sync::resolve_for(ctx.config(), &ctx.env, &ctx.auth_dir) {
+    let res = match ctx.sync_locations() {
         Ok(r) => r,
         Err(e) => {
             println!("problem: sync configuration: {e:#}");
@@ -106,16 +97,33 @@ async fn doctor_sync(ctx: &Context) -> usize {
         );
         return 0;
     }
+    let mut problems = 0;
+    if res.dotfiles.is_some() {
+        use crate::config::sync::Sealing;
+        match &res.dotfiles_sealing {
+            Sealing::Age(k) => println!(
+                "sync: dotfiles copy encrypted with age (recipient {}, key from {})",
+                k.recipient(),
+                k.source()
+            ),
+            Sealing::Plain => {
+                println!("sync: dotfiles copy written in plaintext (sync.dotfiles.plaintext: true)")
+            }
+            Sealing::RefusePlain => {
+                problems += 1;
+                println!("problem: {}", Sealing::REFUSAL);
+            }
+        }
+    }
     let engine = match crate::sync::engine::Engine::new(res) {
         Ok(e) => e,
         Err(e) => {
             println!("problem: sync: {e:#}");
-            return 1;
+            return problems + 1;
         }
     };
     let mut state = crate::sync::state::State::load(&engine.res.state_file());
     let obs = engine.observe(&mut state).await;
-    let mut problems = 0;
     for (loc, listing) in &obs.listings {
         match listing {
             Ok(files) => println!("sync: {} reachable ({} files)", loc.as_str(), files.len()),
@@ -129,4 +137,53 @@ async fn doctor_sync(ctx: &Context) -> usize {
         }
     }
     problems
+}
+
+/// The template settings `serve` would render with, and whether that render would work
+/// (a dry run: nothing is written). Returns the problem count.
+fn doctor_template(ctx: &Context) -> usize {
+    let Some(t) = &ctx.template else {
+        println!("template: none (the config file is used as it is)");
+        return 0;
+    };
+    println!(
+        "template: {} (from {})",
+        t.template.path.display(),
+        t.template.origin
+    );
+    match &t.env_file {
+        Some(e) => println!(
+            "template env file: {} (from {})",
+            e.path.display(),
+            e.origin
+        ),
+        None => println!("template env file: none (process environment only)"),
+    }
+    println!(
+        "template output: {} (from {})",
+        t.out.path.display(),
+        t.out.origin
+    );
+    if let Err(e) = t.check_targets() {
+        println!("problem: {e}");
+        return 1;
+    }
+    let path = t.template.path.display().to_string();
+    let text = match std::fs::read_to_string(&t.template.path) {
+        Ok(text) => text,
+        Err(e) => {
+            println!(
+                "problem: template {path}: {e}. Fix: correct {}",
+                t.template.origin
+            );
+            return 1;
+        }
+    };
+    match crate::config::template::render_str(&text, &ctx.env, &path) {
+        Ok(_) => 0,
+        Err(e) => {
+            println!("problem: {e}. Fix: define them in the env file or the environment");
+            1
+        }
+    }
 }

@@ -97,20 +97,32 @@ async fn run(global: GlobalArgs, command: Command) -> ExitCode {
     }
 }
 
-/// Loads the configuration the global flags point at.
+/// Loads the configuration the global flags point at. `template` is `serve --template`:
+/// given, the template is rendered first (`serve` passes `Some` even without the
+/// flag, so settings from `CLIPROXY_TEMPLATE` or `template.*` render too).
 fn context(
     global: &GlobalArgs,
     overrides: &Overrides,
-    template: Option<&std::path::Path>,
+    template: Option<Option<&std::path::Path>>,
 ) -> Result<Context, ConfigError> {
     Context::build(
-        Sources {
-            config: global.config.as_deref(),
-            env_file: global.env_file.as_deref(),
-            template,
-        },
+        sources(global, template.flatten(), None),
         overrides,
+        template.is_some(),
     )
+}
+
+fn sources<'a>(
+    global: &'a GlobalArgs,
+    template: Option<&'a std::path::Path>,
+    out: Option<&'a std::path::Path>,
+) -> Sources<'a> {
+    Sources {
+        config: global.config.as_deref(),
+        env_file: global.env_file.as_deref(),
+        template,
+        out,
+    }
 }
 
 fn legacy_login(g: &GlobalArgs) -> Option<LoginArgs> {

@@ -21,7 +21,7 @@ pub(super) async fn run(args: &ServeArgs, global: &GlobalArgs) -> ExitCode {
         port: args.port,
         ..Default::default()
     };
-    let ctx = match context(global, &overrides, args.template.as_deref()) {
+    let ctx = match context(global, &overrides, Some(args.template.as_deref())) {
         Ok(c) => c,
         Err(e) => return fail(e, EXIT_USAGE),
     };
@@ -199,7 +199,7 @@ async fn serve(ctx: Context, cli: Overrides) -> anyhow::Result<()> {
     for k in &ctx.loaded.unknown_keys {
         tracing::warn!(key = %k, "unknown config key (ignored)");
     }
-    let locations = crate::config::sync::resolve_for(ctx.config(), &ctx.env, &ctx.auth_dir)?;
+    let locations = ctx.sync_locations()?;
     // Bootstrap: pull tokens from the other locations before accounts load.
     let sync = crate::sync::start(locations.clone(), cancel.clone(), &tracker).await?;
     if let Err(e) = crate::store::ensure_private_dir(&ctx.auth_dir) {

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use super::EXIT_USAGE;
 use crate::cli::{RestoreSource, SyncCommand};
 use crate::config::Context;
-use crate::config::sync::{Resolved, resolve_for};
+use crate::config::sync::Resolved;
 use crate::sync::engine::{Engine, Report};
 use crate::sync::plan::{self, Action, LocId, NameInput, Obs};
 use crate::sync::state::State;
 
 fn resolve(ctx: &Context) -> anyhow::Result<Resolved> {
-    resolve_for(ctx.config(), &ctx.env, &ctx.auth_dir)
+    ctx.sync_locations()
 }
 
 fn engine(ctx: &Context) -> Result<Engine, ExitCode> {

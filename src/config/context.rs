@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::template_settings::{self, Inputs, TemplateSettings};
 use super::{Config, ConfigError, EnvMap, LoadedConfig, Overrides, expand_tilde, load, template};
 
 #[derive(Debug, Clone)]
@@ -14,6 +15,8 @@ pub struct Context {
     /// The config file in use (or where a rendered template goes).
     pub config_path: PathBuf,
     pub auth_dir: PathBuf,
+    /// The template settings, when a template is configured.
+    pub template: Option<TemplateSettings>,
 }
 
 /// Where the configuration comes from.
@@ -23,8 +26,73 @@ pub struct Sources<'a> {
     pub config: Option<&'a Path>,
     /// `--env-file` / `CLIPROXY_ENV_FILE`: a dotenv file whose variables the binary sees.
     pub env_file: Option<&'a Path>,
-    /// A template to render into the config file first.
+    /// `--template` (`CLIPROXY_TEMPLATE` is read from the environment when this is unset).
     pub template: Option<&'a Path>,
+    /// `config render --out`.
+    pub out: Option<&'a Path>,
+}
+
+/// The variables, config path and template settings, before any config is loaded.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub env: EnvMap,
+    pub config_path: Option<PathBuf>,
+    pub template: Option<TemplateSettings>,
+}
+
+impl Prepared {
+    /// Resolves the template settings (flags > environment > the config file's
+    /// `template.*` keys) and the variables the binary sees: the process environment,
+    /// plus the env file (`--env-file`, else `template.env-file`).
+    pub fn new(src: Sources<'_>) -> Result<Prepared, ConfigError> {
+        let env = load_env(src.env_file)?;
+        let config_path = resolve_config_path(src.config, &env);
+        let keys = config_path
+            .as_deref()
+            .and_then(template_settings::read_keys);
+        let env_template = env
+            .get("CLIPROXY_TEMPLATE")
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from);
+        let default_out = default_config_path(&env);
+        let settings = template_settings::resolve(
+            &Inputs {
+                flag_template: src.template,
+                env_template: env_template.as_deref(),
+                env_file: src.env_file,
+                flag_out: src.out,
+                config_path: config_path.as_deref(),
+                keys: keys.as_ref(),
+                default_out: &default_out,
+            },
+            &env,
+        );
+        let env = match (&settings, src.env_file) {
+            (
+                Some(TemplateSettings {
+                    env_file: Some(f), ..
+                }),
+                None,
+            ) => load_env(Some(&f.path))?,
+            _ => env,
+        };
+        Ok(Prepared {
+            env,
+            config_path,
+            template: settings,
+        })
+    }
+
+    /// Renders the template (refusing an output that is one of its inputs). Returns
+    /// the settings used, `None` when no template is configured.
+    pub fn render(&self) -> Result<Option<&TemplateSettings>, ConfigError> {
+        let Some(s) = &self.template else {
+            return Ok(None);
+        };
+        s.check_targets()?;
+        template::render_file(&s.template.path, &self.env, &s.out.path)?;
+        Ok(Some(s))
+    }
 }
 
 impl Context {
@@ -32,27 +100,24 @@ impl Context {
         &self.loaded.config
     }
 
-    /// Loads the config (rendering the template first when one is given or configured).
-    pub fn build(src: Sources<'_>, overrides: &Overrides) -> Result<Context, ConfigError> {
-        let env = load_env(src.env_file)?;
-        let mut path = resolve_config_path(src.config, &env);
-        // A template named on the command line, or in the existing config, renders first.
-        let template = match src.template {
-            Some(t) => Some(t.to_path_buf()),
-            None => match &path {
-                Some(p) => load(Some(p), &env, overrides)?
-                    .config
-                    .template
-                    .path
-                    .map(|t| expand_tilde(&t.to_string_lossy(), &env)),
-                None => None,
-            },
+    /// Loads the config. With `render` (`serve`), a configured template is rendered
+    /// first and its output served; otherwise the rendered output is read when it
+    /// exists (commands never rewrite the config as a side effect).
+    pub fn build(
+        src: Sources<'_>,
+        overrides: &Overrides,
+        render: bool,
+    ) -> Result<Context, ConfigError> {
+        let prepared = Prepared::new(src)?;
+        let path = match &prepared.template {
+            Some(s) if render => {
+                prepared.render()?;
+                Some(s.out.path.clone())
+            }
+            Some(s) if s.out.path.is_file() => Some(s.out.path.clone()),
+            _ => prepared.config_path.clone(),
         };
-        if let Some(t) = template {
-            let out = path.clone().unwrap_or_else(|| default_config_path(&env));
-            template::render_file(&t, &env, &out)?;
-            path = Some(out);
-        }
+        let Prepared { env, template, .. } = prepared;
         let loaded = load(path.as_deref(), &env, overrides)?;
         let auth_dir = loaded.config.auth_dir(&env);
         let config_path = path.unwrap_or_else(|| default_config_path(&env));
@@ -61,7 +126,19 @@ impl Context {
             env,
             config_path,
             auth_dir,
+            template,
         })
+    }
+
+    /// The sync locations for this configuration (the template, when there is one, is
+    /// kept in the bucket's `config/`).
+    pub fn sync_locations(&self) -> anyhow::Result<super::sync::Resolved> {
+        super::sync::resolve(
+            &self.config().sync,
+            &self.env,
+            &self.auth_dir,
+            self.template.as_ref().map(|t| t.template.path.as_path()),
+        )
     }
 }
 

@@ -24,6 +24,29 @@ pub struct EnvFileError {
     pub message: String,
 }
 
+/// A dotenv error without the line's text (dotenvy quotes the whole line, value and all).
+fn describe(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(line, at) => {
+            let name = line
+                .trim_start()
+                .trim_start_matches("export ")
+                .split(['=', ' '])
+                .next()
+                .filter(|n| {
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            match name {
+                Some(n) => {
+                    format!("the line setting {n} does not parse (dotenv syntax; character {at})")
+                }
+                None => format!("a line does not parse (dotenv syntax; character {at})"),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 impl EnvMap {
     pub fn from_process() -> Self {
         EnvMap {
@@ -53,9 +76,9 @@ impl EnvMap {
             path: path.display().to_string(),
             message,
         };
-        let iter = dotenvy::from_path_iter(path).map_err(|e| err(e.to_string()))?;
+        let iter = dotenvy::from_path_iter(path).map_err(|e| err(describe(&e)))?;
         for item in iter {
-            let (k, v) = item.map_err(|e| err(e.to_string()))?;
+            let (k, v) = item.map_err(|e| err(describe(&e)))?;
             self.vars.entry(k).or_insert(v);
         }
         Ok(self)
@@ -101,6 +124,16 @@ mod tests {
         assert_eq!(env.get("D"), None);
         assert!(!dir.path().join("pwned").exists());
         assert!(!format!("{env:?}").contains("from process"));
+    }
+
+    #[test]
+    fn a_line_that_does_not_parse_is_named_by_its_variable_not_its_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join(".env");
+        std::fs::write(&f, "OK=1\nAPI_KEY=\"sk-unterminated-secret\n").unwrap();
+        let e = EnvMap::default().with_env_file(&f).unwrap_err().to_string();
+        assert!(e.contains("API_KEY") && e.contains(".env"), "{e}");
+        assert!(!e.contains("sk-unterminated-secret"), "{e}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub enum ConfigError {
     EnvFile(#[from] super::env::EnvFileError),
     #[error(transparent)]
     Template(#[from] super::template::TemplateError),
+    #[error(transparent)]
+    TemplateSettings(#[from] super::template_settings::SettingsError),
 }
 
 /// Expands a leading `~` to `$HOME` (from `env`, so tests and services control it).
@@ -146,6 +148,9 @@ pub fn load_text(
     figment = figment
         .merge(
             Env::prefixed("CLIPROXY_")
+                // `CLIPROXY_TEMPLATE` names the template file (like `--template`), not the
+                // `template:` section.
+                .filter(|k| !k.as_str().eq_ignore_ascii_case("template"))
                 .split("__")
                 .map(|k| k.as_str().replace('_', "-").into()),
         )

@@ -10,6 +10,7 @@ pub mod mask;
 mod secret;
 pub mod sync;
 pub mod template;
+pub mod template_settings;
 mod usage;
 
 use std::collections::BTreeMap;
@@ -481,12 +482,17 @@ google_endpoints!(
     "1.21.9"
 );
 
-/// `template:`: render `path` with `env-file` into the config file at `serve` start.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `template:`: render `path` with the variables of `env-file` into `out` when `serve`
+/// starts (see `template_settings` for how flags and environment variables override
+/// these). Relative paths are taken from the config file's folder.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct TemplateConfig {
     pub path: Option<PathBuf>,
     pub env_file: Option<PathBuf>,
+    /// Where the rendered config goes; required when this file holds `path` (rendering
+    /// into this file would replace these settings).
+    pub out: Option<PathBuf>,
 }
 
 impl Config {

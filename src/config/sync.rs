@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Config, EnvMap, Secret, expand_tilde};
+use super::{EnvMap, Secret, expand_tilde};
 
 /// `sync:` in config.yaml (kebab-case keys).
 #[derive(Clone, Default, Deserialize)]
@@ -24,6 +24,8 @@ pub struct SyncConfig {
     pub ccs_dir: Option<String>,
     /// Dotfiles sink (default `~/dotfiles/objectstore/auths`, used when `~/dotfiles` exists); "" disables.
     pub dotfiles_dir: Option<String>,
+    /// How the dotfiles copy is written (encrypted unless opted out).
+    pub dotfiles: DotfilesConfig,
     pub bucket: Option<BucketConfig>,
     /// A run that would delete more than this fraction of the files stops (default 0.5).
     pub max_delete_fraction: Option<f64>,
@@ -38,10 +40,67 @@ impl std::fmt::Debug for SyncConfig {
             .field("state_dir", &self.state_dir)
             .field("ccs_dir", &self.ccs_dir)
             .field("dotfiles_dir", &self.dotfiles_dir)
+            .field("dotfiles", &self.dotfiles)
             .field("bucket", &self.bucket)
             .field("max_delete_fraction", &self.max_delete_fraction)
             .finish()
     }
+}
+
+/// `sync.dotfiles`: the dotfiles copy is a git repository, so tokens are written there
+/// encrypted with age. The identity comes from `age-key-file`, else the variable
+/// `CLIPROXY_DOTFILES_AGE_KEY` (process or `.env`). Without either, nothing is written
+/// there unless `plaintext: true` says plaintext is wanted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct DotfilesConfig {
+    /// An `age-keygen` key file (`AGE-SECRET-KEY-1…`).
+    pub age_key_file: Option<String>,
+    /// Opt out of encryption: write the dotfiles copy in plaintext.
+    pub plaintext: bool,
+}
+
+/// The variable holding the dotfiles copy's age identity.
+pub const DOTFILES_KEY_VAR: &str = "CLIPROXY_DOTFILES_AGE_KEY";
+
+/// How a folder's files are stored.
+#[derive(Debug, Clone, Default)]
+pub enum Sealing {
+    /// As they are (the auth folder, CCS, a `file://` bucket, an opted-out dotfiles copy).
+    #[default]
+    Plain,
+    /// Encrypted with age; plaintext copies found there are encrypted in place.
+    Age(std::sync::Arc<crate::store::seal::AgeKey>),
+    /// A dotfiles copy with no key and no opt-out: read, never written.
+    RefusePlain,
+}
+
+impl Sealing {
+    /// Why a `RefusePlain` folder is not written (names every setting that fixes it).
+    pub const REFUSAL: &'static str = "refusing to write tokens in plaintext to the dotfiles copy (a git repository): set CLIPROXY_DOTFILES_AGE_KEY to an age identity (in the .env) or sync.dotfiles.age-key-file to an age-keygen key file, or opt out with sync.dotfiles.plaintext: true";
+}
+
+/// The dotfiles copy's sealing from `sync.dotfiles` and the environment.
+fn dotfiles_sealing(cfg: &DotfilesConfig, env: &EnvMap) -> anyhow::Result<Sealing> {
+    use crate::store::seal::AgeKey;
+    let key = match cfg.age_key_file.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(f) => {
+            let path = expand_tilde(f, env);
+            let source = format!("sync.dotfiles.age-key-file {}", path.display());
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+            Some(AgeKey::parse(&text, &source)?)
+        }
+        None => match env.get(DOTFILES_KEY_VAR).filter(|v| !v.trim().is_empty()) {
+            Some(v) => Some(AgeKey::parse(v, DOTFILES_KEY_VAR)?),
+            None => None,
+        },
+    };
+    Ok(match key {
+        Some(k) => Sealing::Age(std::sync::Arc::new(k)),
+        None if cfg.plaintext => Sealing::Plain,
+        None => Sealing::RefusePlain,
+    })
 }
 
 /// `sync.bucket`: an S3-compatible bucket (`http(s)://` endpoint) or a folder (`file://`).
@@ -122,6 +181,8 @@ pub struct Resolved {
     pub local: PathBuf,
     pub ccs: Option<PathBuf>,
     pub dotfiles: Option<PathBuf>,
+    /// How the dotfiles copy is written.
+    pub dotfiles_sealing: Sealing,
     pub bucket: Option<ResolvedBucket>,
     pub state_dir: PathBuf,
     pub poll_interval: std::time::Duration,
@@ -185,17 +246,6 @@ fn machine_name(env: &EnvMap) -> String {
                 .filter(|s| !s.is_empty())
         })
         .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// Resolves the locations of `config` for the auth folder `auth_dir` (the config
-/// template, when there is one, is kept in the bucket's `config/`).
-pub fn resolve_for(config: &Config, env: &EnvMap, auth_dir: &Path) -> anyhow::Result<Resolved> {
-    let template = config
-        .template
-        .path
-        .as_ref()
-        .map(|p| expand_tilde(&p.to_string_lossy(), env));
-    resolve(&config.sync, env, auth_dir, template.as_deref())
 }
 
 /// Resolves the locations from the `sync:` section, the seed's environment variables and
@@ -279,6 +329,16 @@ pub fn resolve(
     if !(0.0..=1.0).contains(&fraction) {
         anyhow::bail!("sync.max-delete-fraction must be between 0 and 1");
     }
+    let dotfiles = optional_dir(
+        cfg.dotfiles_dir.as_deref(),
+        "~/dotfiles/objectstore/auths",
+        "~/dotfiles",
+        env,
+    );
+    let dotfiles_sealing = match dotfiles {
+        Some(_) => dotfiles_sealing(&cfg.dotfiles, env)?,
+        None => Sealing::Plain,
+    };
     Ok(Resolved {
         enabled: cfg.enabled.unwrap_or(true),
         local: local.to_path_buf(),
@@ -288,12 +348,8 @@ pub fn resolve(
             "~/.ccs",
             env,
         ),
-        dotfiles: optional_dir(
-            cfg.dotfiles_dir.as_deref(),
-            "~/dotfiles/objectstore/auths",
-            "~/dotfiles",
-            env,
-        ),
+        dotfiles,
+        dotfiles_sealing,
         bucket,
         state_dir: expand_tilde(
             cfg.state_dir
@@ -313,6 +369,58 @@ pub fn resolve(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Key file, else the variable, else the opt-out, else refusal; errors name the
+    /// source and never the key.
+    #[test]
+    fn dotfiles_sealing_comes_from_key_file_then_variable_then_opt_out() {
+        use crate::store::seal::AgeKey;
+        let d = tempfile::tempdir().unwrap();
+        let (k1, k2) = (AgeKey::generate("a"), AgeKey::generate("b"));
+        let file = d.path().join("key.txt");
+        std::fs::write(&file, format!("# c\n{}\n", k1.secret_string())).unwrap();
+        let with_var = EnvMap::from_pairs([(DOTFILES_KEY_VAR, k2.secret_string())]);
+        let cfg = |f: Option<&Path>, plaintext: bool| DotfilesConfig {
+            age_key_file: f.map(|p| p.display().to_string()),
+            plaintext,
+        };
+        let recipient = |s: Sealing| match s {
+            Sealing::Age(k) => Some(k.recipient()),
+            _ => None,
+        };
+        let r = dotfiles_sealing(&cfg(Some(&file), false), &with_var).unwrap();
+        assert_eq!(recipient(r), Some(k1.recipient()));
+        let r = dotfiles_sealing(&cfg(None, true), &with_var).unwrap();
+        assert_eq!(
+            recipient(r),
+            Some(k2.recipient()),
+            "a key beats the opt-out"
+        );
+        assert!(matches!(
+            dotfiles_sealing(&cfg(None, true), &EnvMap::default()).unwrap(),
+            Sealing::Plain
+        ));
+        assert!(matches!(
+            dotfiles_sealing(&cfg(None, false), &EnvMap::default()).unwrap(),
+            Sealing::RefusePlain
+        ));
+        let bad = EnvMap::from_pairs([(DOTFILES_KEY_VAR, "AGE-SECRET-KEY-1WRONGBUTSECRET")]);
+        let e = dotfiles_sealing(&cfg(None, false), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(DOTFILES_KEY_VAR) && !e.contains("WRONGBUTSECRET"),
+            "{e}"
+        );
+        let missing = d.path().join("nope.txt");
+        let e = dotfiles_sealing(&cfg(Some(&missing), false), &with_var)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sync.dotfiles.age-key-file") && e.contains("nope.txt"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn env_fallbacks_and_seed_defaults() {

@@ -3,6 +3,7 @@
 
 mod atomic;
 pub mod s3;
+pub mod seal;
 
 pub use atomic::{
     ensure_private_dir, replace_if, sha256_hex, sweep_stale_temps, write_atomic,

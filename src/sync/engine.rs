@@ -129,7 +129,10 @@ impl Engine {
         if let Some(d) = &res.dotfiles {
             stores.insert(
                 LocId::Dotfiles,
-                Store::Dir(DirStore::new(d.clone(), counters.clone(), false)),
+                Store::Dir(
+                    DirStore::new(d.clone(), counters.clone(), false)
+                        .with_sealing(res.dotfiles_sealing.clone()),
+                ),
             );
         }
         let config_store = match &res.bucket {
@@ -498,6 +501,16 @@ impl Engine {
         let state_path = self.res.state_file();
         let mut state = State::load(&state_path);
         let original = state.clone();
+        if let Some(Store::Dir(d)) = self.stores.get(&LocId::Dotfiles) {
+            match d.migrate_plaintext().await {
+                Ok(names) => report.actions.extend(
+                    names
+                        .into_iter()
+                        .map(|n| format!("encrypt dotfiles {n} (was plaintext)")),
+                ),
+                Err(e) => report.errors.push(format!("dotfiles: encrypting: {e}")),
+            }
+        }
         let mut obs = self.observe(&mut state).await;
         for (l, r) in &obs.listings {
             if let Err(e) = r {
@@ -883,12 +896,14 @@ impl Engine {
                     .map(|(b, _)| (b, "backup".to_string()))),
                 None => Ok(None),
             },
-            "dotfiles" => Ok(self
-                .res
-                .dotfiles
-                .as_ref()
-                .and_then(|d| std::fs::read(d.join(name)).ok())
-                .map(|b| (Bytes::from(b), "dotfiles".to_string()))),
+            "dotfiles" => match self.stores.get(&LocId::Dotfiles) {
+                Some(s) => Ok(s
+                    .get(name)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .map(|(b, _)| (b, "dotfiles".to_string()))),
+                None => Ok(None),
+            },
             _ => {
                 let stem = name.strip_suffix(".json").unwrap_or(name);
                 let mut best: Option<(std::time::SystemTime, PathBuf)> = None;

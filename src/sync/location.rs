@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 
 use super::s3::S3Prefix;
+use crate::config::sync::Sealing;
 pub use crate::store::s3::{Cond, PutOutcome};
+use crate::store::seal;
 
 /// Request and write counters (everything the engine does to a location).
 #[derive(Debug, Default)]
@@ -198,12 +200,18 @@ impl Store {
 }
 
 /// A local folder (auth folder, CCS, dotfiles, or a `file://` bucket prefix).
+///
+/// A sealed folder (the dotfiles copy) holds age files: listing and reading give the
+/// plaintext (so a file's identity, the SHA-256 the engine compares, is that of the
+/// plaintext and re-encryption is never seen as a change), while the version tag used
+/// for compare-and-swap writes stays the SHA-256 of the bytes on disk.
 #[derive(Clone)]
 pub struct DirStore {
     pub dir: PathBuf,
     pub counters: Arc<Counters>,
     /// Create the folder when listing it (the working copy); others are created on first write.
     pub create: bool,
+    pub sealing: Sealing,
 }
 
 fn io_err(dir: &Path, e: std::io::Error) -> LocError {
@@ -215,7 +223,7 @@ fn io_err(dir: &Path, e: std::io::Error) -> LocError {
 fn read_stable(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = std::fs::read(path)?;
     for _ in 0..4 {
-        if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+        if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() || seal::is_sealed(&bytes) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(40));
@@ -234,12 +242,91 @@ impl DirStore {
             dir,
             counters,
             create,
+            sealing: Sealing::Plain,
         }
+    }
+
+    pub fn with_sealing(mut self, sealing: Sealing) -> Self {
+        self.sealing = sealing;
+        self
+    }
+
+    /// The plaintext of the file `name` whose bytes on disk are `disk`.
+    fn unseal(&self, name: &str, disk: Vec<u8>) -> Result<Vec<u8>, LocError> {
+        match &self.sealing {
+            Sealing::Age(k) if seal::is_sealed(&disk) => k
+                .open(&disk)
+                .map_err(|e| LocError::new(self.dir.display().to_string(), format!("{name}: {e}"))),
+            Sealing::RefusePlain if seal::is_sealed(&disk) => Err(LocError::new(
+                self.dir.display().to_string(),
+                format!(
+                    "{name} is age-encrypted but no key is configured: set CLIPROXY_DOTFILES_AGE_KEY or sync.dotfiles.age-key-file"
+                ),
+            )),
+            // Plaintext: a plain folder, or a copy still to be encrypted.
+            _ => Ok(disk),
+        }
+    }
+
+    /// The bytes to put on disk for `plaintext`.
+    fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, LocError> {
+        let err = |m: String| LocError::new(self.dir.display().to_string(), m);
+        match &self.sealing {
+            Sealing::Plain => Ok(plaintext.to_vec()),
+            Sealing::Age(k) => k.seal(plaintext).map_err(|e| err(e.to_string())),
+            Sealing::RefusePlain => Err(err(Sealing::REFUSAL.to_string())),
+        }
+    }
+
+    /// Encrypts the plaintext files of a sealed folder in place, each by an atomic
+    /// compare-and-swap rename over the plaintext it read (a file changed meanwhile is
+    /// left for the next run). Returns the names encrypted.
+    pub async fn migrate_plaintext(&self) -> Result<Vec<String>, LocError> {
+        let Sealing::Age(_) = &self.sealing else {
+            return Ok(Vec::new());
+        };
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let dir = &this.dir;
+            let mut done = Vec::new();
+            let rd = match std::fs::read_dir(dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
+                Err(e) => return Err(io_err(dir, e)),
+            };
+            for ent in rd.flatten() {
+                let name = ent.file_name().to_string_lossy().into_owned();
+                if !valid_name(&name) || !ent.metadata().is_ok_and(|m| m.is_file()) {
+                    continue;
+                }
+                let plain = match read_stable(&ent.path()) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err(dir, e)),
+                };
+                if seal::is_sealed(&plain) {
+                    continue;
+                }
+                let sealed = this.seal(&plain)?;
+                let expect = crate::store::sha256_hex(&plain);
+                if crate::store::replace_if(&ent.path(), &sealed, Some(&expect))
+                    .map_err(|e| io_err(dir, e))?
+                {
+                    Counters::bump(&this.counters.file_write);
+                    done.push(name);
+                }
+            }
+            done.sort();
+            Ok(done)
+        })
+        .await
+        .map_err(|e| LocError::new(self.dir.display().to_string(), e.to_string()))?
     }
 
     async fn list(&self, _top: bool) -> Result<BTreeMap<String, Entry>, LocError> {
         let dir = self.dir.clone();
         let create = self.create;
+        let this = self.clone();
         tokio::task::spawn_blocking(move || {
             if create {
                 crate::store::ensure_private_dir(&dir).map_err(|e| io_err(&dir, e))?;
@@ -261,7 +348,7 @@ impl DirStore {
                 if !meta.is_file() {
                     continue;
                 }
-                let bytes = match read_stable(&ent.path()) {
+                let disk = match read_stable(&ent.path()) {
                     Ok(b) => b,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(io_err(&dir, e)),
@@ -270,12 +357,14 @@ impl DirStore {
                     .modified()
                     .ok()
                     .and_then(|t| jiff::Timestamp::try_from(t).ok());
+                let tag = crate::store::sha256_hex(&disk);
+                let content = this.unseal(&name, disk)?;
                 out.insert(
                     name,
                     Entry {
-                        tag: crate::store::sha256_hex(&bytes),
+                        tag,
                         mtime,
-                        content: Some(Bytes::from(bytes)),
+                        content: Some(Bytes::from(content)),
                     },
                 );
             }
@@ -332,7 +421,7 @@ impl DirStore {
         match tokio::fs::read(&path).await {
             Ok(b) => {
                 let tag = crate::store::sha256_hex(&b);
-                Ok(Some((Bytes::from(b), tag)))
+                Ok(Some((Bytes::from(self.unseal(name, b)?), tag)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(&self.dir, e)),
@@ -341,6 +430,7 @@ impl DirStore {
 
     async fn write(&self, name: &str, body: Bytes) -> Result<String, LocError> {
         let path = self.dir.join(name);
+        let body = self.seal(&body)?;
         let tag = crate::store::sha256_hex(&body);
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || crate::store::write_atomic(&path, &body))
@@ -355,6 +445,7 @@ impl DirStore {
         // A folder's version tag is the SHA-256 of the content: swap the new file in only over
         // that version, so a write another program makes meanwhile is never overwritten.
         let path = self.dir.join(name);
+        let body = self.seal(&body)?;
         let tag = crate::store::sha256_hex(&body);
         let expect = match cond {
             Cond::IfMatch(t) => Some(t),

@@ -113,7 +113,7 @@ async fn kill_9_during_refresh_writes_keeps_every_written_token() {
         home.dir.path().join("config.yaml"),
         format!(
             "host: 127.0.0.1\nport: {port}\nclaude:\n  base-url: {}\n  token-url: {}\n\
-             sync:\n  poll-interval: 1\n  debounce-ms: 50\n  ccs-dir: {}\n  dotfiles-dir: {}\n",
+             sync:\n  poll-interval: 1\n  debounce-ms: 50\n  ccs-dir: {}\n  dotfiles-dir: {}\n  dotfiles:\n    plaintext: true\n",
             si.base_url,
             auth.url("/token"),
             home.ccs().display(),

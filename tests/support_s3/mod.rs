@@ -228,6 +228,9 @@ impl Machine {
             ("OBJECTSTORE_ACCESS_KEY", "testing-access"),
             ("OBJECTSTORE_SECRET_KEY", "testing-secret"),
             ("CLIPROXY_MACHINE", "test"),
+            // These tests read the dotfiles copy as plain JSON: opted out of encryption
+            // (tests/sync_dotfiles_age.rs covers the encrypted copy).
+            ("CLIPROXY_SYNC__DOTFILES__PLAINTEXT", "true"),
         ])
     }
 
@@ -245,6 +248,7 @@ impl Machine {
         let cfg: SyncConfig = serde_json::from_value(serde_json::json!({
             "debounce-ms": debounce_ms,
             "poll-interval": poll_secs,
+            "dotfiles": {"plaintext": true},
         }))
         .unwrap();
         resolve(&cfg, &self.env(), &self.local(), None).unwrap()
