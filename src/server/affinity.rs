@@ -336,8 +336,14 @@ mod tests {
             route_for("ag-b.json", Provider::Antigravity, "gemini-3-flash"),
         ];
         let id = |s: &str| Some(Arc::<str>::from(s));
+        type Row = (
+            &'static str,
+            Vec<Option<Arc<str>>>,
+            Vec<usize>,
+            Option<usize>,
+        );
         #[rustfmt::skip]
-        let table: Vec<(&str, Vec<Option<Arc<str>>>, Vec<usize>, Option<usize>)> = vec![
+        let table: Vec<Row> = vec![
             ("no signatures", vec![], vec![0, 1, 2], None),
             ("unknown signatures only (after a restart)", vec![None, None], vec![0, 1, 2], None),
             ("one issuer, usable", vec![id("ag-a.json")], vec![0, 1, 2], Some(1)),

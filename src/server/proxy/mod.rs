@@ -70,10 +70,13 @@ async fn execute_in(
         .flatten();
     // Thought signatures in the history: their issuer is preferred, and the others
     // become the skip sentinel on Google upstreams.
-    let history = (call.op != Operation::CountTokens
-        && crate::translate::gemini::carries_signatures(call.dialect))
-    .then(|| super::affinity::History::of(&state.affinity.signatures, call.dialect, &call.body))
-    .unwrap_or_default();
+    let history = if call.op != Operation::CountTokens
+        && crate::translate::gemini::carries_signatures(call.dialect)
+    {
+        super::affinity::History::of(&state.affinity.signatures, call.dialect, &call.body)
+    } else {
+        super::affinity::History::default()
+    };
     let issuers = history.issuers();
     let mut st = LoopState::new(Limits::of(cfg));
     // Routes tried in this round, by index into `routes`.
