@@ -14,7 +14,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::gemini::{
-    answer, bad_json, check_signatures, count_answer, error, read_request, sse_frame,
+    Issuer, answer, bad_json, check_signatures, count_answer, error, read_request, sse_frame,
 };
 use super::state::Shared;
 use super::{Dialect, apply_behavior, credential, json_response, sse_response};
@@ -131,11 +131,11 @@ pub(super) async fn v1internal(
             {
                 return error(StatusCode::BAD_REQUEST, "request.contents is required");
             }
-            if let Some(refused) = check_signatures(&inner, model) {
+            if let Some(refused) = check_signatures(&inner, model, Issuer::CloudCode) {
                 return refused;
             }
             if action == "generateContent" {
-                let c = answer(sh, &inner, &eff, model, false);
+                let c = answer(sh, &inner, &eff, model, false, Issuer::CloudCode);
                 return json_response(StatusCode::OK, &wrapped(c[0].clone(), sh));
             }
             if !query.is_some_and(|q| q.split('&').any(|p| p == "alt=sse")) {
@@ -144,7 +144,7 @@ pub(super) async fn v1internal(
                     "the stand-in streams with alt=sse only",
                 );
             }
-            let frames = answer(sh, &inner, &eff, model, true)
+            let frames = answer(sh, &inner, &eff, model, true, Issuer::CloudCode)
                 .into_iter()
                 .map(|c| sse_frame(&wrapped(c, sh)))
                 .collect();

@@ -22,21 +22,43 @@ pub const SIGNATURE: &str = "c3RhbmRpbi1zaWduYXR1cmU=";
 
 const SIGNED: &str = "standin-signature:";
 
-/// The signature the stand-in puts on the first visible part of an answer: base64 like
-/// Google's, unique per answer, and naming what it signs (a function or `text`) so a
-/// replay can be checked without remembering anything (benchmarks run for hours).
-pub fn signature_for(what: &str, response_id: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(format!("{SIGNED}{what}:{response_id}"))
+/// Which upstream made a signature: each refuses the other's, as Google's do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    /// The Gemini API (`v1beta`) and Vertex.
+    GeminiApi,
+    /// Cloud Code `v1internal` (Antigravity, Gemini CLI).
+    CloudCode,
 }
 
-/// What a signature made by [`signature_for`] signs; `None` for anything else.
-fn signed_target(sig: &str) -> Option<String> {
+impl Issuer {
+    fn tag(self) -> &'static str {
+        match self {
+            Issuer::GeminiApi => "gemini-api",
+            Issuer::CloudCode => "cloudcode",
+        }
+    }
+}
+
+/// The signature the stand-in puts on the first visible part of an answer: base64 like
+/// Google's, unique per answer, and naming its issuer and what it signs (a function or
+/// `text`) so a replay can be checked without remembering anything (benchmarks run for
+/// hours).
+pub fn signature_for(issuer: Issuer, what: &str, response_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .encode(format!("{SIGNED}{}:{what}:{response_id}", issuer.tag()))
+}
+
+/// Who made a signature made by [`signature_for`] and what it signs; `None` for anything
+/// else.
+fn signed_target(sig: &str) -> Option<(String, String)> {
     use base64::Engine;
     let raw = base64::engine::general_purpose::STANDARD.decode(sig).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let rest = text.strip_prefix(SIGNED)?;
-    Some(rest.rsplit_once(':')?.0.to_owned())
+    let (issuer, rest) = rest.split_once(':')?;
+    Some((issuer.to_owned(), rest.rsplit_once(':')?.0.to_owned()))
 }
 
 /// The skip sentinel Google accepts in place of a signature on a call it did not make.
@@ -45,7 +67,7 @@ pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 /// Gemini 3's check of the history it gets back: the first function call of every model
 /// turn carries the thought signature it was answered with (or the skip sentinel), and
 /// every signature is one it issued, for that call. `None`: the history is acceptable.
-pub(super) fn check_signatures(req: &Value, model: &str) -> Option<Response> {
+pub(super) fn check_signatures(req: &Value, model: &str, issuer: Issuer) -> Option<Response> {
     if !model.starts_with("gemini-3") {
         return None;
     }
@@ -81,8 +103,9 @@ pub(super) fn check_signatures(req: &Value, model: &str) -> Option<Response> {
                 continue;
             };
             let ok = match (signed_target(sig), call) {
-                (Some(t), Some(name)) => t == name,
-                (Some(t), None) => t == "text",
+                (Some((by, _)), _) if by != issuer.tag() => false,
+                (Some((_, t)), Some(name)) => t == name,
+                (Some((_, t)), None) => t == "text",
                 (None, _) => false,
             };
             if !ok {
@@ -208,10 +231,11 @@ pub(super) fn answer(
     eff: &Effective,
     model: &str,
     stream: bool,
+    issuer: Issuer,
 ) -> Vec<Value> {
     let prompt = estimate_tokens(req, &["contents", "systemInstruction", "tools"]);
     let id = sh.next_id("standin-");
-    let mut chunks = answer_parts(sh, req, eff, model, stream, prompt, &id);
+    let mut chunks = answer_parts(sh, req, eff, model, stream, prompt, &id, issuer);
     // Asked for thoughts: one thought first. Claude models sign the thought itself;
     // Gemini models keep the signature on the first visible part after it.
     if req.pointer("/generationConfig/thinkingConfig/includeThoughts") == Some(&json!(true))
@@ -243,6 +267,7 @@ fn answer_parts(
     stream: bool,
     prompt: u64,
     id: &str,
+    issuer: Issuer,
 ) -> Vec<Value> {
     let _ = sh;
     let id = id.to_string();
@@ -251,7 +276,7 @@ fn answer_parts(
             let out = count_words(&t);
             if !stream {
                 return vec![chunk(
-                    json!([{"text": t, "thoughtSignature": signature_for("text", &id)}]),
+                    json!([{"text": t, "thoughtSignature": signature_for(issuer, "text", &id)}]),
                     Some("STOP"),
                     Some(usage(prompt, out)),
                     model,
@@ -266,7 +291,7 @@ fn answer_parts(
                 .map(|(i, p)| {
                     let mut part = json!({"text": p});
                     if i == 0 {
-                        part["thoughtSignature"] = json!(signature_for("text", &id));
+                        part["thoughtSignature"] = json!(signature_for(issuer, "text", &id));
                     }
                     let last = i + 1 == n;
                     chunk(
@@ -280,7 +305,7 @@ fn answer_parts(
                 .collect()
         }
         Plan::Tool { name, input } => vec![chunk(
-            json!([{"functionCall": {"name": name, "args": input}, "thoughtSignature": signature_for(&name, &id)}]),
+            json!([{"functionCall": {"name": name, "args": input}, "thoughtSignature": signature_for(issuer, &name, &id)}]),
             Some("STOP"),
             Some(usage(prompt, 10)),
             model,
@@ -396,16 +421,16 @@ pub(super) async fn models_action(
             "* GenerateContentRequest.contents: contents is not specified",
         );
     }
-    if let Some(refused) = check_signatures(&req, model) {
+    if let Some(refused) = check_signatures(&req, model, Issuer::GeminiApi) {
         return refused;
     }
     match action {
         "generateContent" => {
-            let c = answer(sh, &req, &eff, model, false);
+            let c = answer(sh, &req, &eff, model, false, Issuer::GeminiApi);
             json_response(StatusCode::OK, &c[0])
         }
         "streamGenerateContent" => {
-            let chunks = answer(sh, &req, &eff, model, true);
+            let chunks = answer(sh, &req, &eff, model, true, Issuer::GeminiApi);
             let sse = query.is_some_and(|q| q.split('&').any(|p| p == "alt=sse"));
             let interval = Duration::from_millis(eff.chunk_interval_ms);
             if sse {

@@ -62,7 +62,9 @@ pub use api::{Behavior, Issued, Options, RecordedRequest, StandIn};
 #[allow(unused_imports)]
 pub use cloudcode::CloudCode;
 #[allow(unused_imports)]
-pub use gemini::{SIGNATURE as GEMINI_SIGNATURE, signature_for as gemini_signature_for};
+pub use gemini::{
+    Issuer as GeminiIssuer, SIGNATURE as GEMINI_SIGNATURE, signature_for as gemini_signature_for,
+};
 use state::{Effective, Shared};
 
 /// Text answered when nothing more specific applies.

@@ -68,6 +68,16 @@ async fn execute_in(
         .any(|r| r.cred.provider.session_affinity())
         .then(|| super::affinity::session_key(&call.headers, &call.body))
         .flatten();
+    // Thought signatures in the history: their issuer is preferred, and the others
+    // become the skip sentinel on Google upstreams.
+    let history = if call.op != Operation::CountTokens
+        && crate::translate::gemini::carries_signatures(call.dialect)
+    {
+        super::affinity::History::of(&state.affinity.signatures, call.dialect, &call.body)
+    } else {
+        super::affinity::History::default()
+    };
+    let issuers = history.issuers();
     let mut st = LoopState::new(Limits::of(cfg));
     // Routes tried in this round, by index into `routes`.
     let mut tried = vec![false; routes.len()];
@@ -77,11 +87,14 @@ async fn execute_in(
             let now = Instant::now();
             let usable =
                 |i: usize| !tried[i] && unavailable_reason(state, snap, &routes[i], now).is_none();
-            let sticky = session
-                .as_deref()
-                .and_then(|k| state.affinity.get(k))
-                .and_then(|id| super::affinity::prefer(&routes, &id, usable));
-            sticky.or_else(|| {
+            let signed = super::affinity::prefer_issuer(&routes, &issuers, usable);
+            let sticky = || {
+                session
+                    .as_deref()
+                    .and_then(|k| state.affinity.get(k))
+                    .and_then(|id| super::affinity::prefer(&routes, &id, usable))
+            };
+            signed.or_else(sticky).or_else(|| {
                 let cursor = state.next_cursor(&call.model);
                 selector::pick(&routes, cfg.routing.strategy, cursor, |i, _| usable(i))
             })
@@ -120,6 +133,15 @@ async fn execute_in(
             route.cred.oauth().is_some(),
             !cfg.disable_cooling && !route.cred.disable_cooling,
         );
+        let resigned = history
+            .body_for(route, call.dialect, &call.body)
+            .map(|body| Call {
+                body,
+                headers: call.headers.clone(),
+                model: call.model.clone(),
+                ..*call
+            });
+        let call = resigned.as_ref().unwrap_or(call);
         let token = token_for(state, cfg, route).await;
         let mut attempt = match &token {
             Ok(t) => upstream::send(state, cfg, call, route, t).await,
@@ -155,7 +177,22 @@ async fn execute_in(
                             state.affinity.set(k, &route.cred.id);
                         }
                     }
-                    return Ok(attempt.into_response(call.dialect, cfg.passthrough_headers));
+                    let resp = attempt.into_response(call.dialect, cfg.passthrough_headers);
+                    if !clear_cooldown
+                        || call.op == Operation::CountTokens
+                        || !super::affinity::issues_signatures(route.cred.provider)
+                    {
+                        return Ok(resp);
+                    }
+                    let table = &state.affinity.signatures;
+                    let id: std::sync::Arc<str> = route.cred.id.as_str().into();
+                    history.touch(table, &id);
+                    return Ok(super::affinity::tap_answer(
+                        resp,
+                        call.dialect,
+                        table.clone(),
+                        id,
+                    ));
                 }
                 Step::Next { cool, keep } => {
                     record(provider, &attempt);

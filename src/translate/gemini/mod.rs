@@ -12,6 +12,7 @@
 //! Gemini has no call ids and keeps thought signatures on parts; `parts.rs` says how
 //! both map onto the IR.
 
+mod carried;
 mod envelope;
 mod parts;
 mod request;
@@ -24,6 +25,7 @@ mod stream;
 mod tests;
 mod wire;
 
+pub use carried::{SignatureScanner, carries_signatures, replace_signatures, request_signatures};
 pub use envelope::{
     EnvelopeUnwrapper, antigravity_envelope, antigravity_request_id,
     cloud_code_count_tokens_envelope, gemini_cli_envelope, stable_session_id, unwrap_envelope,
