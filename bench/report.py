@@ -154,27 +154,34 @@ if scale or idle:
     sp = meta.get("scale_spacing_ms", 5)
     out += [f"## Scale: {meta.get('scale_streams', '?')} streams, a delta every {sp} ms, {meta.get('scale_duration_s', '?')} s", "",
             "Gap: time between consecutive server-sent events as the client read them (events read together count 0 ms).", "",
-            "| target | streams done | errors | events | gap p50 ms | gap p99 ms | gap p99.9 ms | gap max ms | p99 − spacing ms | RSS max MB | CPU µs/event |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| target | streams done | errors | events | gap p50 ms | gap p99 ms | gap p99.9 ms | gap max ms | p99 − spacing ms | RSS max MB | CPU µs/event | load generator CPU s / run s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for t in ("direct", "gateway"):
         r = scale.get(t)
         if not r:
             continue
         g, L = r["load"]["gaps_ms"], r["load"]
         out.append(f"| {t} | {L['ok']} | {errs(r)} | {L.get('events', 0)} | {f(g['p50'])} | {f(g['p99'])} | {f(g['p999'])} | {f(g['max'])} | "
-                   f"{f(g['p99'] - sp)} | {f(r['rss_max_kb'] / 1024, 1)} | {f(cpu_us_chunk(r), 2)} |")
+                   f"{f(g['p99'] - sp)} | {f(r['rss_max_kb'] / 1024, 1)} | {f(cpu_us_chunk(r), 2)} | "
+                   f"{f(L.get('client_cpu_s'), 1)} / {f(L['elapsed_s'], 1)} |")
     out.append("")
     if idle:
         L = idle["load"]
         out += [f"Idle keep-alive connections: {L['opened']} of {L['wanted']} opened in {L['open_s']:.1f} s, "
                 f"{L['held']} still answered after {L['hold_s']:.0f} s idle; gateway RSS {idle['rss_held_kb'] / 1024:.1f} MB "
                 f"and {idle['fds_held']} open files while they were held.", ""]
-    mem = [("idle (after one stream)", "scale_idle_rss_kb"), ("1 s after the streams", "scale_after_streams_rss_kb"),
-           (f"{meta.get('scale_settle_s', '?')} s after the idle connections closed", "scale_after_load_rss_kb")]
-    out += ["| gateway RSS | MB |", "|---|---:|"]
-    out += [f"| {label} | {meta[k] / 1024:.1f} |" for label, k in mem if k in meta]
+    mem = [("idle (after one stream)", "scale_idle_rss_kb", None),
+           ("1 s after the streams", "scale_after_streams_rss_kb", None),
+           (f"{meta.get('scale_early_s', '?')} s after the idle connections closed", "scale_early_rss_kb", "scale_early_fds"),
+           (f"{meta.get('scale_settle_s', '?')} s after the idle connections closed", "scale_after_load_rss_kb", "scale_after_load_fds")]
+    out += ["| gateway | RSS MB | open files |", "|---|---:|---:|"]
     if idle:
-        out.append(f"| while {idle['load']['opened']} idle connections were held | {idle['rss_held_kb'] / 1024:.1f} |")
+        mem.insert(2, None)
+    for m in mem:
+        if m is None:
+            out.append(f"| while {idle['load']['opened']} idle connections were held | {idle['rss_held_kb'] / 1024:.1f} | {idle['fds_held']} |")
+        elif m[1] in meta:
+            out.append(f"| {m[0]} | {meta[m[1]] / 1024:.1f} | {meta.get(m[2], '–') if m[2] else '–'} |")
     out.append("")
 
 # --- targets ---------------------------------------------------------------------------------------
@@ -200,7 +207,7 @@ else:
             ratio = g["load"]["rps"] / n["load"]["rps"]
             check(name, ratio >= 1.0 and errs(g) == 0, f"{ratio:.2f}× ({g['load']['rps']:.0f} vs {n['load']['rps']:.0f} req/s), {errs(g)} errors")
         else:
-            skip(name, NO_NGINX if not n else "no 64-connection run")
+            skip(name, "no 64-connection run" if "nginx" in targets else NO_NGINX)
         for c in (1, 16):
             g, n, d = (by.get((t, mode, c)) for t in ("gateway", "nginx", "direct"))
             for p in ("p50", "p99"):
@@ -210,7 +217,7 @@ else:
                     na = n["load"]["latency_ms"][p] - d["load"]["latency_ms"][p]
                     check(name, ga <= na, f"gateway +{ga:.3f} ms, nginx +{na:.3f} ms")
                 else:
-                    skip(name, NO_NGINX if not n else f"no {c}-connection run")
+                    skip(name, f"no {c}-connection run" if "nginx" in targets else NO_NGINX)
     runs = [r for r in results if r["target"] == "gateway" and r["mode"] == "nonstream"]
     if runs:
         worst = max(cpu_us(r) for r in runs)

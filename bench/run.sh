@@ -3,7 +3,7 @@
 # stand-in upstream and nginx (the reference "one HTTP proxy hop"): same-dialect pass-through
 # (JSON and streams), translated requests, the stand-in behind TLS, and scale (1,000 slow streams,
 # 10,000 idle keep-alive connections, memory returned afterwards). Loopback only, bounded in time
-# (about 8 minutes with the defaults). Prints every target with PASS, FAIL or SKIP; see bench/README.md.
+# (about 10 minutes with the defaults). Prints every target with PASS, FAIL or SKIP; see bench/README.md.
 #
 # nginx is not a dependency of the project: install it for the comparison (Debian/Ubuntu):
 #   apt-get install -y nginx-light
@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DUR=${BENCH_DURATION:-5}                 # seconds per measurement
 CONCS=${BENCH_CONCURRENCY:-"1 16 64"}
-MODES=${BENCH_MODES:-"nonstream stream"}
+MODES=${BENCH_MODES-"nonstream stream"}   # empty: no pass-through runs
 OUT=${BENCH_OUT:-$ROOT/bench/out}
 LG_THREADS=${BENCH_LOADGEN_THREADS:-1}
 REL=${CARGO_TARGET_DIR:-$ROOT/target}/release
@@ -29,7 +29,8 @@ SCALE_DUR=${BENCH_SCALE_DURATION:-60}    # seconds of slow streams (per target: 
 SCALE_DIRECT=${BENCH_SCALE_DIRECT:-1}    # 0 skips the direct baseline of the slow streams
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 IDLE_HOLD=${BENCH_IDLE_HOLD:-10}         # seconds the idle connections are held
-SETTLE=${BENCH_SETTLE:-10}               # seconds of quiet before "memory returned" is read
+SETTLE=${BENCH_SETTLE:-100}              # seconds of quiet before "memory returned" is read (> the 90 s upstream pool idle timeout)
+read -r -a GW_ENV <<< "${BENCH_GATEWAY_ENV:-}"   # extra environment for every gateway (experiments)
 CLIENT_KEY=bench-client-key
 UPSTREAM_KEY=sk-ant-api03-bench
 GEMINI_KEY=AIza-bench
@@ -138,7 +139,7 @@ openai-compatibility:
       - name: \"upstream/$OPENAI_MODEL\"
         alias: \"$OPENAI_MODEL\""
 if [[ -x "$CLIPROXY" ]]; then
-  if start_gateway main "$GW_UPSTREAMS"; then
+  if start_gateway main "$GW_UPSTREAMS" "${GW_ENV[@]}"; then
     meta gateway_startup_ms "$GSTART_main"
     sleep 1; meta gateway_idle_rss_kb "$(rss_kb "$GPID_main")"
     URL[gateway]=$GURL_main; CPU_PIDS[gateway]=$GPID_main; TARGETS+=(gateway)

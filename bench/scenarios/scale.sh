@@ -1,7 +1,8 @@
 # Scale (sourced by bench/run.sh): a fresh gateway in front of a slow stand-in (a delta every
 # 5 ms). 1,000 concurrent streams for BENCH_SCALE_DURATION seconds (each stream about 2 s long,
 # reopened at once, starts spread over the first second), then 10,000 idle keep-alive client
-# connections held BENCH_IDLE_HOLD seconds, then BENCH_SETTLE seconds of quiet and the RSS again.
+# connections held BENCH_IDLE_HOLD seconds, then BENCH_SETTLE seconds of quiet and the RSS again
+# (its open files too: the upstream pool's idle connections are live memory until they expire).
 
 if [[ ! -x "$CLIPROXY" ]]; then
   note scale "SKIP: no gateway binary"
@@ -15,18 +16,18 @@ else
   if start_gateway scale "max-connections: $(( IDLE_CONNS + SCALE_STREAMS + 256 ))
 claude-api-key:
   - api-key: \"$UPSTREAM_KEY\"
-    base-url: \"$SURL_slow\""; then
+    base-url: \"$SURL_slow\"" "${GW_ENV[@]}"; then
     SB=$(body '"stream":true,')
     # One stream first so that what the first request sets up counts as idle.
     curl -s --noproxy '*' -o /dev/null "${HDRS[@]}" -H 'content-type: application/json' -d "$SB" "$GURL_scale/v1/messages"
     sleep 1
     meta scale_idle_rss_kb "$(rss_kb "$GPID_scale")"
-    slow_args=(-d "$SCALE_DUR" --warmup 0 --gaps --stagger 1 --timeout 120 --threads 2)
+    slow_args=(-d "$SCALE_DUR" --warmup 0 --gaps --stagger 1 --timeout 120)
     echo "scale: $SCALE_STREAMS streams, 5 ms spacing, ${SCALE_DUR}s" >&2
     if [[ "$SCALE_DIRECT" == 1 ]]; then
-      measure_with direct scale-streams "$SCALE_STREAMS" "$SURL_slow/v1/messages" "$SB" "$SPID_slow" "${HDRS[@]}" "${slow_args[@]}"
+      LG_THREADS=2 measure_with direct scale-streams "$SCALE_STREAMS" "$SURL_slow/v1/messages" "$SB" "$SPID_slow" "${HDRS[@]}" "${slow_args[@]}"
     fi
-    measure_with gateway scale-streams "$SCALE_STREAMS" "$GURL_scale/v1/messages" "$SB" "$GPID_scale" "${HDRS[@]}" "${slow_args[@]}"
+    LG_THREADS=2 measure_with gateway scale-streams "$SCALE_STREAMS" "$GURL_scale/v1/messages" "$SB" "$GPID_scale" "${HDRS[@]}" "${slow_args[@]}"
     sleep 1
     meta scale_after_streams_rss_kb "$(rss_kb "$GPID_scale")"
 
@@ -49,10 +50,18 @@ claude-api-key:
       note scale-idle "the idle-connection run failed: $(tail -3 "$WORK/idle.err" | tr '\n' ' ')"
     fi
 
-    # Memory returned: the loads are over and their connections closed; wait, then read RSS.
-    sleep "$SETTLE"
+    # Memory returned: the loads are over and their connections closed. The upstream pool keeps
+    # its idle connections (and their buffers) for its idle timeout (90 s), so the reading that
+    # counts is taken BENCH_SETTLE (default 100) seconds later; one at 10 s shows the way down.
+    early=$(( SETTLE < 10 ? SETTLE : 10 ))
+    sleep "$early"
+    meta scale_early_s "$early"
+    meta scale_early_rss_kb "$(rss_kb "$GPID_scale")"
+    meta scale_early_fds "$(fd_count "$GPID_scale")"
+    (( SETTLE > early )) && sleep $(( SETTLE - early ))
     meta scale_settle_s "$SETTLE"
     meta scale_after_load_rss_kb "$(rss_kb "$GPID_scale")"
+    meta scale_after_load_fds "$(fd_count "$GPID_scale")"
     kill -0 "$GPID_scale" 2>/dev/null && meta scale_alive true || meta scale_alive false
   else
     note scale "$GERR_scale"

@@ -25,7 +25,7 @@ else
       tls_skip "the TLS stand-in at $TURL did not answer over HTTPS with the generated root"
     elif start_gateway tls "claude-api-key:
   - api-key: \"$UPSTREAM_KEY\"
-    base-url: \"$TURL\"" SSL_CERT_FILE="$T/ca.pem"; then
+    base-url: \"$TURL\"" SSL_CERT_FILE="$T/ca.pem" "${GW_ENV[@]}"; then
       b_json=$(body ''); b_stream=$(body '"stream":true,')
       for mode in nonstream stream; do
         b=$b_json; [[ $mode == stream ]] && b=$b_stream

@@ -251,6 +251,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let issued = Arc::new(AtomicU64::new(0));
+    let cpu0 = self_cpu_s();
     let start = Instant::now();
     let deadline = args.duration.map(|d| start + Duration::from_secs_f64(d));
     let mut tasks = Vec::new();
@@ -293,6 +294,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu0.zip(self_cpu_s()).map(|(a, b)| b - a);
     let out = json!({
         "label": args.label,
         "url": args.url,
@@ -311,7 +313,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "ttfb_ms": summary(&mut all.ttfb_us),
         "gaps_ms": if args.gaps { gaps.summary() } else { serde_json::Value::Null },
         "first_error": all.first_error,
+        // The load generator's own CPU over the measured window: when it nears the window's
+        // length times its threads, the client, not the server, sets the figures.
+        "client_cpu_s": cpu,
     });
     println!("{out}");
     Ok(())
+}
+
+/// utime+stime of this process in seconds (Linux `/proc`, which counts in USER_HZ = 100).
+fn self_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
