@@ -7,7 +7,6 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-
 /// Exit code 2 (usage or configuration error) can be remapped by the service manager's
 /// environment: launchd cannot be told "do not restart after exit code 2" the way systemd's
 /// `RestartPreventExitStatus=2` can, so the launchd agent sets CLIPROXY_CONFIG_ERROR_EXIT_CODE=0

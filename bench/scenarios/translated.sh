@@ -53,8 +53,9 @@ if [[ -n "${URL[gateway]:-}" ]]; then
     based[$up]=1
     up_hdrs "$up" "$(up_key "$up")"
     for s in 0 1; do
-      m=base-$up-json; [[ $s == 1 ]] && m=base-$up-stream
       # Codex answers with a stream whatever is asked: its JSON baseline is the streamed request.
+      [[ $up == codex && $s == 0 ]] && continue
+      m=base-$up-json; [[ $s == 1 ]] && m=base-$up-stream
       measure_with nginx "$m" "$TR_CONC" "${URL[nginx]}$(up_path "$up" "$(up_model "$up")" "$s")" \
         "$(up_body "$up" "$(up_model "$up")" "$s")" "${CPU_PIDS[nginx]}" "${H[@]}" -d "$DUR"
     done

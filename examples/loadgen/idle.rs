@@ -23,7 +23,8 @@ pub async fn run(url: &url::Url, n: usize, hold: f64, timeout: Duration) -> anyh
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_owned(),
     };
-    let request = Arc::new(format!("GET {path} HTTP/1.1\r\nhost: {host}:{port}\r\n\r\n").into_bytes());
+    let request =
+        Arc::new(format!("GET {path} HTTP/1.1\r\nhost: {host}:{port}\r\n\r\n").into_bytes());
     let t0 = Instant::now();
     let gate = Arc::new(Semaphore::new(OPENING));
     let mut opening = Vec::with_capacity(n);
