@@ -3,7 +3,7 @@
 # stand-in upstream and nginx (the reference "one HTTP proxy hop"): same-dialect pass-through
 # (JSON and streams), translated requests, the stand-in behind TLS, and scale (1,000 slow streams,
 # 10,000 idle keep-alive connections, memory returned afterwards). Loopback only, bounded in time
-# (about 10 minutes with the defaults). Prints every target with PASS, FAIL or SKIP; see bench/README.md.
+# (about 12 minutes with the defaults). Prints every target with PASS, FAIL or SKIP; see bench/README.md.
 #
 # nginx is not a dependency of the project: install it for the comparison (Debian/Ubuntu):
 #   apt-get install -y nginx-light
@@ -29,7 +29,7 @@ SCALE_DUR=${BENCH_SCALE_DURATION:-60}    # seconds of slow streams (per target: 
 SCALE_DIRECT=${BENCH_SCALE_DIRECT:-1}    # 0 skips the direct baseline of the slow streams
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 IDLE_HOLD=${BENCH_IDLE_HOLD:-10}         # seconds the idle connections are held
-SETTLE=${BENCH_SETTLE:-100}              # seconds of quiet before "memory returned" is read (> the 90 s upstream pool idle timeout)
+SETTLE=${BENCH_SETTLE:-200}              # seconds of quiet before "memory returned" is read (the upstream pool drops idle connections 90-180 s after their last use)
 read -r -a GW_ENV <<< "${BENCH_GATEWAY_ENV:-}"   # extra environment for every gateway (experiments)
 CLIENT_KEY=bench-client-key
 UPSTREAM_KEY=sk-ant-api03-bench

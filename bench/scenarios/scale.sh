@@ -51,8 +51,9 @@ claude-api-key:
     fi
 
     # Memory returned: the loads are over and their connections closed. The upstream pool keeps
-    # its idle connections (and their buffers) for its idle timeout (90 s), so the reading that
-    # counts is taken BENCH_SETTLE (default 100) seconds later; one at 10 s shows the way down.
+    # its idle connections (and their buffers) until its idle timeout (90 s) is noticed, which
+    # takes up to twice that, so the reading that counts is taken BENCH_SETTLE (default 200)
+    # seconds later; one at 10 s shows the way down.
     early=$(( SETTLE < 10 ? SETTLE : 10 ))
     sleep "$early"
     meta scale_early_s "$early"
