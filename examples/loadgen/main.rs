@@ -4,7 +4,14 @@
 //!
 //! Every connection runs requests back to back; each request's latency (send → last body byte) and
 //! time to first body byte are recorded. Prints one JSON object with counts, requests/s and
-//! percentiles in milliseconds. `--gaps` also records the spacing of body chunks (SSE pacing check).
+//! percentiles in milliseconds, and the server-sent events received. `--gaps` also records the
+//! spacing of events (SSE pacing: the first event of each read is timed from the previous event,
+//! events that came in the same read count as 0 ms apart). `--stagger S` spreads the connections'
+//! starts over S seconds (streams paced by a clock would otherwise all tick at once).
+//! `--idle N --hold S` is a different mode: N idle keep-alive connections held S seconds (idle.rs).
+
+mod hist;
+mod idle;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,9 +48,18 @@ struct Args {
     /// Label copied into the output.
     #[arg(long, default_value = "")]
     label: String,
-    /// Record gaps between body chunks.
+    /// Record gaps between server-sent events.
     #[arg(long)]
     gaps: bool,
+    /// Spread the connections' first requests evenly over this many seconds.
+    #[arg(long, default_value_t = 0.0)]
+    stagger: f64,
+    /// Idle mode: open this many keep-alive connections and hold them (GET --url on each).
+    #[arg(long)]
+    idle: Option<usize>,
+    /// Idle mode: seconds to hold the connections before asking on each again.
+    #[arg(long, default_value_t = 10.0)]
+    hold: f64,
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
@@ -56,7 +72,7 @@ struct Args {
 struct Samples {
     latency_us: Vec<u64>,
     ttfb_us: Vec<u64>,
-    gaps_us: Vec<u64>,
+    events: u64,
     ok: u64,
     errors: u64,
     non_2xx: u64,
@@ -91,6 +107,7 @@ async fn one(
     body: &Option<bytes::Bytes>,
     headers: &reqwest::header::HeaderMap,
     s: &mut Samples,
+    gaps: &hist::Histogram,
     record: bool,
 ) {
     let t0 = Instant::now();
@@ -109,18 +126,28 @@ async fn one(
     };
     let status = resp.status();
     let mut ttfb = None;
-    let mut last = t0;
+    let mut last_event: Option<Instant> = None;
+    let mut counter = hist::EventCounter::default();
+    let mut events = 0u64;
     let mut n = 0u64;
     loop {
         match resp.chunk().await {
             Ok(Some(c)) => {
                 let now = Instant::now();
-                if ttfb.is_none() {
-                    ttfb = Some(now - t0);
-                } else if record && args.gaps {
-                    s.gaps_us.push((now - last).as_micros() as u64);
+                ttfb.get_or_insert(now - t0);
+                let e = counter.feed(&c);
+                if e > 0 {
+                    if record && args.gaps {
+                        if let Some(prev) = last_event {
+                            gaps.record((now - prev).as_micros() as u64);
+                        }
+                        for _ in 1..e {
+                            gaps.record(0);
+                        }
+                    }
+                    last_event = Some(now);
                 }
-                last = now;
+                events += e;
                 n += c.len() as u64;
             }
             Ok(None) => break,
@@ -136,6 +163,7 @@ async fn one(
     }
     let lat = t0.elapsed();
     s.bytes += n;
+    s.events += events;
     if status.is_success() {
         s.ok += 1;
         s.latency_us.push(lat.as_micros() as u64);
@@ -149,19 +177,25 @@ async fn one(
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let host = url::Url::parse(&args.url)?
-        .host_str()
-        .unwrap_or_default()
-        .to_owned();
+    let url = url::Url::parse(&args.url)?;
+    let host = url.host_str().unwrap_or_default().to_owned();
     anyhow::ensure!(
         host == "localhost" || host.starts_with("127.") || host == "[::1]",
         "loadgen only targets loopback, not {host}"
     );
-    tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
-        .build()?
-        .block_on(run(args))
+        .build()?;
+    match args.idle {
+        Some(n) => rt.block_on(idle::run(
+            &url,
+            n,
+            args.hold,
+            Duration::from_secs_f64(args.timeout),
+        )),
+        None => rt.block_on(run(args)),
+    }
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -193,15 +227,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let args = Arc::new(args);
     let body = Arc::new(body);
     let headers = Arc::new(headers);
+    let gaps = Arc::new(hist::Histogram::new());
 
     // Warm-up: open every connection.
     let mut warm = Vec::new();
     for _ in 0..args.concurrency {
-        let (c, a, b, h) = (client.clone(), args.clone(), body.clone(), headers.clone());
+        let (c, a, b, h, g) = (
+            client.clone(),
+            args.clone(),
+            body.clone(),
+            headers.clone(),
+            gaps.clone(),
+        );
         warm.push(tokio::spawn(async move {
             let mut s = Samples::default();
             for _ in 0..a.warmup {
-                one(&c, &a, &b, &h, &mut s, false).await;
+                one(&c, &a, &b, &h, &mut s, &g, false).await;
             }
         }));
     }
@@ -210,26 +251,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let issued = Arc::new(AtomicU64::new(0));
+    let cpu0 = self_cpu_s();
     let start = Instant::now();
     let deadline = args.duration.map(|d| start + Duration::from_secs_f64(d));
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
-        let (c, a, b, h, issued) = (
+    for i in 0..args.concurrency {
+        let (c, a, b, h, g, issued) = (
             client.clone(),
             args.clone(),
             body.clone(),
             headers.clone(),
+            gaps.clone(),
             issued.clone(),
         );
+        let delay = Duration::from_secs_f64(args.stagger * i as f64 / args.concurrency as f64);
         tasks.push(tokio::spawn(async move {
             let mut s = Samples::default();
+            tokio::time::sleep(delay).await;
             loop {
                 match deadline {
                     Some(d) if Instant::now() >= d => break,
                     None if issued.fetch_add(1, Ordering::Relaxed) >= a.requests => break,
                     _ => {}
                 }
-                one(&c, &a, &b, &h, &mut s, true).await;
+                one(&c, &a, &b, &h, &mut s, &g, true).await;
             }
             s
         }));
@@ -239,7 +284,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let s = t.await?;
         all.latency_us.extend(s.latency_us);
         all.ttfb_us.extend(s.ttfb_us);
-        all.gaps_us.extend(s.gaps_us);
+        all.events += s.events;
         all.ok += s.ok;
         all.errors += s.errors;
         all.non_2xx += s.non_2xx;
@@ -249,6 +294,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu0.zip(self_cpu_s()).map(|(a, b)| b - a);
     let out = json!({
         "label": args.label,
         "url": args.url,
@@ -258,13 +304,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "non_2xx": all.non_2xx,
         "errors": all.errors,
         "requests": all.ok + all.non_2xx + all.errors,
+        // Sent before the measured window but inside the bench script's CPU window.
+        "warmup_requests": args.warmup * args.concurrency as u64,
         "rps": all.ok as f64 / elapsed,
         "bytes": all.bytes,
+        "events": all.events,
         "latency_ms": summary(&mut all.latency_us),
         "ttfb_ms": summary(&mut all.ttfb_us),
-        "gaps_ms": if args.gaps { summary(&mut all.gaps_us) } else { serde_json::Value::Null },
+        "gaps_ms": if args.gaps { gaps.summary() } else { serde_json::Value::Null },
         "first_error": all.first_error,
+        // The load generator's own CPU over the measured window: when it nears the window's
+        // length times its threads, the client, not the server, sets the figures.
+        "client_cpu_s": cpu,
     });
     println!("{out}");
     Ok(())
+}
+
+/// utime+stime of this process in seconds (Linux `/proc`, which counts in USER_HZ = 100).
+fn self_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ').skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
