@@ -183,8 +183,11 @@ fn main() -> anyhow::Result<()> {
         base = stand_in.base_url,
     );
     let path = dir.path().join("config.yaml");
-    let loaded =
-        cliproxy::config::load_text(Some((&path, &yaml)), &EnvMap::default(), &Overrides::default())?;
+    let loaded = cliproxy::config::load_text(
+        Some((&path, &yaml)),
+        &EnvMap::default(),
+        &Overrides::default(),
+    )?;
     server::metrics::install();
     let usage = cliproxy::usage::Writer::start(
         dir.path().join("usage.sqlite"),
@@ -208,7 +211,10 @@ fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
         .build()?;
-    println!("{n} and {} requests per scenario, one connection; cost of one request on the serving thread:", 2 * n);
+    println!(
+        "{n} and {} requests per scenario, one connection; cost of one request on the serving thread:",
+        2 * n
+    );
     println!(
         "{:<22} {:>10} {:>12} {:>12}",
         "scenario", "allocs", "bytes", "cpu µs"

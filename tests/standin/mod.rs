@@ -56,7 +56,7 @@ use serde_json::Value;
 
 // Each test binary uses a different part of the API.
 #[allow(unused_imports)]
-pub use api::{Behavior, Issued, Options, RecordedRequest, StandIn};
+pub use api::{Behavior, Issued, Options, RecordedRequest, StandIn, TlsIdentity};
 #[allow(unused_imports)]
 pub use cloudcode::CloudCode;
 #[allow(unused_imports)]
