@@ -2,10 +2,19 @@
 //! worker is a single-threaded runtime; a client (and so its connection pool and the
 //! tasks driving its connections) stays on the thread that uses it, so a request never
 //! wakes another thread.
+//!
+//! API requests go out through [`HttpClients::sender`], the one place that decides
+//! which client sends: hyper's pooled client ([`super::direct`]) when no proxy applies,
+//! reqwest when a `proxy-url` (HTTP or SOCKS) does. Logins, refreshes, project
+//! discovery, sync and the Amp reverse proxy use reqwest.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, header};
 
 thread_local! {
     static CLIENTS: RefCell<HashMap<String, reqwest::Client>> = RefCell::new(HashMap::new());
@@ -61,12 +70,20 @@ impl HttpClients {
         global: &str,
         connect: Duration,
     ) -> anyhow::Result<reqwest::Client> {
-        let proxy = match entry.map(str::trim) {
-            Some("direct") | Some("none") => "",
-            Some(p) if !p.is_empty() => p,
-            _ => global.trim(),
-        };
-        cached(proxy, true, connect)
+        cached(proxy_for(entry, global), true, connect)
+    }
+
+    /// The client that sends an entry's API requests (see the module comment).
+    pub fn sender(
+        &self,
+        entry: Option<&str>,
+        global: &str,
+        connect: Duration,
+    ) -> anyhow::Result<Sender> {
+        match proxy_for(entry, global) {
+            "" => Ok(Sender::Direct(super::direct::direct(connect)?)),
+            proxy => Ok(Sender::Proxied(cached(proxy, true, connect)?)),
+        }
     }
 
     /// Client for a reverse proxy: redirects go back to the client as they are (a
@@ -74,6 +91,91 @@ impl HttpClients {
     pub fn passthrough(&self, global: &str) -> anyhow::Result<reqwest::Client> {
         cached(global.trim(), false, CONNECT_TIMEOUT)
     }
+}
+
+/// The proxy an entry's requests go through ("" for none): the entry's `proxy-url`
+/// (`direct`/`none` → none), else the global one.
+fn proxy_for<'a>(entry: Option<&'a str>, global: &'a str) -> &'a str {
+    match entry.map(str::trim) {
+        Some("direct") | Some("none") => "",
+        Some(p) if !p.is_empty() => p,
+        _ => global.trim(),
+    }
+}
+
+/// Sends API requests; the answer's body is handed on unread.
+#[derive(Clone)]
+pub enum Sender {
+    Direct(std::sync::Arc<super::direct::Direct>),
+    Proxied(reqwest::Client),
+}
+
+impl Sender {
+    /// POSTs `body` with `headers` to `url`. `Err` says why no answer came (no URL in it).
+    pub async fn post(
+        &self,
+        url: &str,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<http::Response<Body>, String> {
+        match self {
+            Sender::Direct(c) => {
+                let uri = parse_uri(url)?;
+                // As reqwest sends it: the upstreams have only ever seen this default.
+                if !headers.contains_key(header::ACCEPT) {
+                    headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+                }
+                let mut req = http::Request::new(http_body_util::Full::new(body));
+                *req.method_mut() = http::Method::POST;
+                *req.uri_mut() = uri;
+                *req.headers_mut() = headers;
+                let resp = c.request(req).await.map_err(|e| chain(&e))?;
+                Ok(resp.map(Body::new))
+            }
+            Sender::Proxied(c) => {
+                let resp = c
+                    .post(url)
+                    .headers(headers)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| chain(&e.without_url()))?;
+                Ok(http::Response::from(resp).map(Body::new))
+            }
+        }
+    }
+}
+
+/// `url` for hyper; what `http::Uri` refuses goes through the URL parser (as reqwest
+/// does), which escapes what needs escaping.
+fn parse_uri(url: &str) -> Result<http::Uri, String> {
+    if let Ok(u) = url.parse::<http::Uri>()
+        && u.scheme().is_some()
+        && u.authority().is_some()
+    {
+        return Ok(u);
+    }
+    let invalid = |e: &dyn std::fmt::Display| format!("invalid upstream URL: {e}");
+    url::Url::parse(url)
+        .map_err(|e| invalid(&e))?
+        .as_str()
+        .parse()
+        .map_err(|e| invalid(&e))
+}
+
+/// An error with its causes ("client error (Connect): tcp connect error: Connection refused").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
+    s
 }
 
 fn cached(

@@ -37,6 +37,7 @@ pub mod claude;
 pub mod clients;
 pub mod cloudcode;
 pub mod codex;
+pub mod direct;
 pub mod envelope;
 pub mod gemini_api;
 pub mod gemini_cli;

@@ -14,7 +14,6 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::Stream;
 use http::header;
 
 use super::state::AppState;
@@ -147,7 +146,7 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
         parts.headers.insert(header::CONTENT_LENGTH, n.into());
     }
     let tap = Tap {
-        inner: body.into_data_stream(),
+        inner: body,
         pending: Some(Pending {
             recorder: state.usage.clone(),
             record,
@@ -155,7 +154,7 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
             started,
         }),
     };
-    Response::from_parts(parts, Body::from_stream(tap))
+    Response::from_parts(parts, Body::new(tap))
 }
 
 struct Pending {
@@ -178,20 +177,24 @@ impl Pending {
     }
 }
 
-/// The response body, passed through unchanged while its usage is read.
+/// The response body, passed through unchanged (frame by frame) while its usage is read.
 struct Tap {
-    inner: axum::body::BodyDataStream,
+    inner: Body,
     pending: Option<Pending>,
 }
 
-impl Stream for Tap {
-    type Item = Result<Bytes, axum::Error>;
+impl http_body::Body for Tap {
+    type Data = Bytes;
+    type Error = axum::Error;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(Some(Ok(chunk))) => {
-                if let Some(p) = &mut self.pending {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(p), Some(chunk)) = (&mut self.pending, frame.data_ref()) {
                     if p.record.ttfb_ms.is_none() {
                         p.record.ttfb_ms = Some(p.started.elapsed().as_millis() as u64);
                     }
@@ -208,6 +211,14 @@ impl Stream for Tap {
             Poll::Pending => {}
         }
         polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

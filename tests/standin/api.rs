@@ -25,6 +25,22 @@ pub struct Options {
     pub record: bool,
     /// Behaviour for the key `"*"` (applies to credentials without their own entry).
     pub default_behavior: Option<Behavior>,
+    /// Serve HTTPS with this certificate chain and key (PEM), like a real upstream:
+    /// ALPN offers `h2` and `http/1.1`; completed handshakes are counted (`/_standin/stats`).
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A server certificate chain and its private key, both PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsIdentity(..)")
+    }
 }
 
 impl Default for Options {
@@ -34,6 +50,7 @@ impl Default for Options {
             port: 0,
             record: true,
             default_behavior: None,
+            tls: None,
         }
     }
 }
@@ -232,16 +249,28 @@ impl StandIn {
         }
         let app = router(shared.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let scheme = match &opts.tls {
+            Some(id) => {
+                let acceptor = tls_acceptor(id)?;
+                tokio::spawn(serve_tls(listener, app, acceptor, shared.clone(), rx));
+                "https"
+            }
+            None => {
+                let counted = shared.clone();
+                let listener = listener.tap_io(move |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                    counted.connections.fetch_add(1, Ordering::Relaxed);
+                });
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+                "http"
+            }
+        };
         let host = if addr.ip().is_ipv6() {
             format!("[{}]", addr.ip())
         } else {
@@ -249,10 +278,19 @@ impl StandIn {
         };
         Ok(StandIn {
             addr,
-            base_url: format!("http://{host}:{}", addr.port()),
+            base_url: format!("{scheme}://{host}:{}", addr.port()),
             shared,
             shutdown: Some(tx),
         })
+    }
+
+    /// TLS handshakes completed since start (0 without TLS).
+    pub fn tls_handshakes(&self) -> u64 {
+        self.shared.tls_handshakes.load(Ordering::Relaxed)
+    }
+    /// Connections accepted since start.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -351,5 +389,60 @@ impl Drop for StandIn {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+fn tls_acceptor(id: &TlsIdentity) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    };
+    let certs = CertificateDer::pem_slice_iter(&id.cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("TLS certificate (PEM)", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(&id.key_pem).map_err(|e| bad("TLS key (PEM)", &e))?;
+    let mut cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad("TLS certificate and key", &e))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Accepts until `stop`: each connection's handshake, counted once it completes, then
+/// HTTP/1.1 or HTTP/2 (ALPN) on it.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let tcp = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        let (acceptor, app, shared) = (acceptor.clone(), app.clone(), shared.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            shared.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+            let svc = hyper_util::service::TowerToHyperService::new(app);
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+        });
     }
 }

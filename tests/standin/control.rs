@@ -13,6 +13,7 @@ use super::{BODY_LIMIT, json_response};
 
 /// `/_standin/*`:
 /// * `GET  /_standin/health` → `{"status":"ok"}`
+/// * `GET  /_standin/stats` → `{"connections": N, "tls_handshakes": N}` (accepted since start).
 /// * `GET  /_standin/requests` → array of recorded requests (see [`RecordedRequest::to_json`]);
 ///   `DELETE /_standin/requests` clears them.
 /// * `POST /_standin/reset` → forget requests, behaviours, OAuth state.
@@ -33,6 +34,13 @@ pub(super) async fn control(sh: &Shared, parts: &Parts, body: Body) -> Response 
         (&Method::GET, "/_standin/health") => {
             json_response(StatusCode::OK, &json!({"status": "ok"}))
         }
+        (&Method::GET, "/_standin/stats") => json_response(
+            StatusCode::OK,
+            &json!({
+                "connections": sh.connections.load(std::sync::atomic::Ordering::Relaxed),
+                "tls_handshakes": sh.tls_handshakes.load(std::sync::atomic::Ordering::Relaxed),
+            }),
+        ),
         (&Method::GET, "/_standin/requests") => {
             let list: Vec<Value> = sh
                 .requests

@@ -58,7 +58,7 @@ use serde_json::Value;
 #[allow(unused_imports)]
 pub use amp::HELD_MODEL as AMP_HELD_MODEL;
 #[allow(unused_imports)]
-pub use api::{Behavior, Issued, Options, RecordedRequest, StandIn};
+pub use api::{Behavior, Issued, Options, RecordedRequest, StandIn, TlsIdentity};
 #[allow(unused_imports)]
 pub use cloudcode::CloudCode;
 #[allow(unused_imports)]

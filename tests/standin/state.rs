@@ -47,6 +47,10 @@ pub(super) struct Shared {
     pub(super) seq: AtomicU64,
     /// Permits for the Amp stand-in's held streams to finish (see `amp.rs`).
     pub(super) amp_release: std::sync::Arc<tokio::sync::Semaphore>,
+    /// TLS handshakes completed (TLS mode), and connections accepted (either mode):
+    /// pooled connections are reused when these grow by one per connection, not per request.
+    pub(super) tls_handshakes: AtomicU64,
+    pub(super) connections: AtomicU64,
 }
 
 /// What to do for one request, resolved from the behaviour table.
@@ -74,6 +78,8 @@ impl Shared {
             cloud: Mutex::new(Default::default()),
             seq: AtomicU64::new(1),
             amp_release: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+            tls_handshakes: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
         }
     }
 

@@ -3,9 +3,13 @@
 //! joined into one write, and a failure after the first byte ended with an error
 //! event in the client's dialect.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
+use http_body::Frame;
 
 use crate::providers::envelope::SseUnwrap;
 use crate::translate::ir::{ApiError, ErrorKind};
@@ -116,12 +120,18 @@ const BATCH: usize = 64;
 
 /// The client body after the commit: `head` (the first chunk, reframed), then the rest.
 /// A failure after the first byte ends the stream with an error event in the
-/// client's dialect (the status line is already sent).
-pub fn stream_body<S>(head: Bytes, rest: S, reframe: Reframe, dialect: Dialect) -> Body
-where
-    S: Stream<Item = reqwest::Result<Bytes>> + Send + Unpin + 'static,
-{
-    let batches = rest.ready_chunks(BATCH);
+/// client's dialect (the status line is already sent). Without reframing the
+/// upstream's body is handed on frame by frame ([`Passed`]); hyper's writer joins
+/// the frames that are ready together into one write.
+pub fn stream_body(head: Bytes, rest: Body, reframe: Reframe, dialect: Dialect) -> Body {
+    if reframe.unwrap.is_none() && reframe.translate.is_none() {
+        return Body::new(Passed {
+            head: (!head.is_empty()).then_some(head),
+            rest: Some(rest),
+            dialect,
+        });
+    }
+    let batches = rest.into_data_stream().ready_chunks(BATCH);
     let rest = futures_util::stream::unfold(Some((batches, reframe)), move |st| async move {
         let (mut batches, mut reframe) = st?;
         loop {
@@ -134,8 +144,8 @@ where
                 match item {
                     Ok(chunk) => out.push(reframe.push(chunk)),
                     Err(e) => {
-                        tracing::warn!(error = %e.without_url(), "upstream stream broke after first byte");
-                        out.push(reframe.error(dialect, "upstream stream interrupted"));
+                        tracing::warn!(error = %e, "upstream stream broke after first byte");
+                        out.push(reframe.error(dialect, INTERRUPTED));
                         return Some((Ok(out.into_bytes()), None));
                     }
                 }
@@ -148,6 +158,51 @@ where
     });
     let head = (!head.is_empty()).then_some(Ok(head));
     Body::from_stream(futures_util::stream::iter(head).chain(rest))
+}
+
+const INTERRUPTED: &str = "upstream stream interrupted";
+
+/// A pass-through stream: the first chunk (already read), then the upstream's frames as
+/// they come; a failure ends it with an error event in the client's dialect.
+struct Passed {
+    head: Option<Bytes>,
+    /// `None` once ended.
+    rest: Option<Body>,
+    dialect: Dialect,
+}
+
+impl http_body::Body for Passed {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        let Some(rest) = self.rest.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(rest).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(None) => {
+                self.rest = None;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tracing::warn!(error = %e, "upstream stream broke after first byte");
+                self.rest = None;
+                let event = translate::stream_error(
+                    self.dialect,
+                    &ApiError::new(ErrorKind::Api, INTERRUPTED),
+                );
+                Poll::Ready(Some(Ok(Frame::data(event))))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

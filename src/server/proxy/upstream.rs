@@ -6,7 +6,6 @@
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::Call;
@@ -15,6 +14,7 @@ use super::stream::{Reframe, stream_body};
 use crate::auth::project;
 use crate::auth::registry::Route;
 use crate::config::{Config, Secret};
+use crate::providers::clients::Sender;
 use crate::providers::envelope::{self, SseUnwrap};
 use crate::providers::{BuildInput, Limit, NotServed, Operation, Outbound, cloudcode};
 use crate::server::error::{ApiError, Kind, respond};
@@ -227,22 +227,25 @@ pub async fn send(
         Ok(b) => b,
         Err(e) => return Attempt::Untranslatable(e),
     };
-    let client = match state.clients.get_timed(
-        route.cred.proxy_url.as_deref(),
-        &cfg.proxy_url,
-        cfg.timeouts.upstream_connect(),
-    ) {
+    let connect = cfg.timeouts.upstream_connect();
+    let proxy = route.cred.proxy_url.as_deref();
+    let sender = match state.clients.sender(proxy, &cfg.proxy_url, connect) {
         Ok(c) => c,
         Err(e) => return Attempt::Transport(e.to_string()),
     };
     let site = provider.code_assist_site(cfg);
-    if let (Some(site), Some(acc)) = (&site, route.cred.oauth())
-        && let Err(e) = project::ensure(acc, state.on_write(), || {
+    if let (Some(site), Some(acc)) = (&site, route.cred.oauth()) {
+        let client = match state.clients.get_timed(proxy, &cfg.proxy_url, connect) {
+            Ok(c) => c,
+            Err(e) => return Attempt::Transport(e.to_string()),
+        };
+        if let Err(e) = project::ensure(acc, state.on_write(), || {
             cloudcode::discover_project(&client, site, token.expose())
         })
         .await
-    {
-        return discovery_failed(call.dialect, e);
+        {
+            return discovery_failed(call.dialect, e);
+        }
     }
     let out = match provider.build(BuildInput {
         cred: &route.cred,
@@ -257,26 +260,26 @@ pub async fn send(
         Ok(o) => o,
         Err(e) => return Attempt::Skipped(e.to_string()),
     };
-    let mut urls = vec![out.url.clone()];
-    if let Some(site) = &site {
-        urls.extend(cloudcode::alternate_urls(site, &out.url));
-    }
+    let alternates = match &site {
+        Some(site) => cloudcode::alternate_urls(site, &out.url),
+        None => Vec::new(),
+    };
     let first_byte = cfg.timeouts.upstream_first_byte();
     let deadline = tokio::time::Instant::now() + first_byte;
-    let resp = match tokio::time::timeout_at(deadline, post_in_order(&client, &urls, &out)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return Attempt::Transport(format!("upstream unreachable: {}", e.without_url()));
-        }
-        // Answered as the upstream's 504: it cools this route like an upstream 5xx and
-        // is what the client sees when no other route answers.
-        Err(_) => return timed_out(call.dialect, first_byte),
-    };
+    let resp =
+        match tokio::time::timeout_at(deadline, post_in_order(&sender, out, &alternates)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Attempt::Transport(format!("upstream unreachable: {e}")),
+            // Answered as the upstream's 504: it cools this route like an upstream 5xx and
+            // is what the client sees when no other route answers.
+            Err(_) => return timed_out(call.dialect, first_byte),
+        };
     let status = resp.status();
     let translating = upstream != call.dialect;
     if !status.is_success() {
-        let headers = resp.headers().clone();
-        let mut body = resp.bytes().await.unwrap_or_default();
+        let (parts, body) = resp.into_parts();
+        let headers = parts.headers;
+        let mut body = read_all(body).await.unwrap_or_default();
         let limit = provider.limit(status.as_u16(), &body, jiff::Timestamp::now());
         if let Some(hint) = provider.error_hint(status.as_u16()) {
             let mut e = translate::parse_error(status.as_u16(), &body);
@@ -311,33 +314,43 @@ pub async fn send(
     }
 }
 
-/// Posts to each URL in turn: a transport error or a 5xx moves on to the next (Cloud
-/// Code's hosts); the last one's answer is the answer.
+/// Posts to the provider's URL, then to each alternate in turn: a transport error or a
+/// 5xx moves on to the next (Cloud Code's hosts); the last one's answer is the answer.
 async fn post_in_order(
-    client: &reqwest::Client,
-    urls: &[String],
-    out: &Outbound,
-) -> reqwest::Result<reqwest::Response> {
-    let mut i = 0;
+    sender: &Sender,
+    out: Outbound,
+    alternates: &[String],
+) -> Result<Answer, String> {
+    let Outbound {
+        url: first,
+        headers,
+        body,
+    } = out;
+    let mut url = first.as_str();
+    let mut rest = alternates.iter();
     loop {
-        let last = i + 1 >= urls.len();
-        let sent = client
-            .post(&urls[i])
-            .headers(out.headers.clone())
-            .body(out.body.clone())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_server_error() && !last => {
+        let Some(after) = rest.next() else {
+            return sender.post(url, headers, body).await;
+        };
+        match sender.post(url, headers.clone(), body.clone()).await {
+            Ok(r) if r.status().is_server_error() => {
                 tracing::warn!(status = %r.status(), "upstream host failed; trying the next host");
             }
-            Err(e) if !last => {
-                tracing::warn!(error = %e.without_url(), "upstream host unreachable; trying the next host");
+            Err(e) => {
+                tracing::warn!(error = %e, "upstream host unreachable; trying the next host");
             }
-            other => return other,
+            ok => return ok,
         }
-        i += 1;
+        url = after;
     }
+}
+
+/// An upstream answer, whichever client fetched it; its body is handed on as it is.
+type Answer = http::Response<Body>;
+
+/// The whole body of an answer that is read before it is passed on.
+async fn read_all(body: Body) -> Result<Bytes, axum::Error> {
+    axum::body::to_bytes(body, usize::MAX).await
 }
 
 /// No Cloud Code project: a refused token (401) goes through the refresh-and-replay
@@ -362,12 +375,10 @@ fn discovery_failed(dialect: Dialect, e: cloudcode::DiscoveryError) -> Attempt {
 }
 
 /// A token count: the answer in the client's shape.
-async fn counted(call: &Call, shape: Shape, resp: reqwest::Response) -> Attempt {
-    let body = match resp.bytes().await {
+async fn counted(call: &Call, shape: Shape, resp: Answer) -> Attempt {
+    let body = match read_all(resp.into_body()).await {
         Ok(b) => b,
-        Err(e) => {
-            return Attempt::Transport(format!("reading upstream answer: {}", e.without_url()));
-        }
+        Err(e) => return Attempt::Transport(format!("reading upstream answer: {e}")),
     };
     let body = match shape.envelope {
         Some(field) => envelope::unwrap_body(body, field),
@@ -382,12 +393,10 @@ async fn counted(call: &Call, shape: Shape, resp: reqwest::Response) -> Attempt 
 /// A non-stream answer from an upstream that only streams: the whole stream is read
 /// and its answer assembled (`translate::collect_stream`). Nothing has reached the
 /// client yet, so a stream that broke off goes to another account.
-async fn assembled(call: &Call, shape: Shape, resp: reqwest::Response) -> Attempt {
-    let sse = match resp.bytes().await {
+async fn assembled(call: &Call, shape: Shape, resp: Answer) -> Attempt {
+    let sse = match read_all(resp.into_body()).await {
         Ok(b) => b,
-        Err(e) => {
-            return Attempt::Transport(format!("reading upstream stream: {}", e.without_url()));
-        }
+        Err(e) => return Attempt::Transport(format!("reading upstream stream: {e}")),
     };
     if shape.upstream != Dialect::Responses {
         let body = match shape.envelope {
@@ -454,7 +463,7 @@ fn json_body(status: StatusCode, body: Bytes) -> Response {
 }
 
 /// A non-stream 2xx.
-async fn whole(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Response) -> Attempt {
+async fn whole(call: &Call, cfg: &Config, shape: Shape, resp: Answer) -> Attempt {
     let Shape {
         status,
         upstream,
@@ -462,36 +471,29 @@ async fn whole(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Response)
         envelope,
         ..
     } = shape;
+    let (parts, body) = resp.into_parts();
     if !translating && envelope.is_none() {
-        // Streamed through as it arrives; clients read a sized body, so keep the length.
-        let headers = resp.headers().clone();
-        let mut out = passthrough(
-            status,
-            &headers,
-            Body::from_stream(resp.bytes_stream()),
-            cfg.passthrough_headers,
-        );
-        if let Some(len) = headers.get(header::CONTENT_LENGTH) {
+        // The upstream's body goes on as it arrives; clients read a sized body, so
+        // keep the length.
+        let mut out = passthrough(status, &parts.headers, body, cfg.passthrough_headers);
+        if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
             out.headers_mut()
                 .insert(header::CONTENT_LENGTH, len.clone());
         }
         return Attempt::Done(out);
     }
-    let headers = (!translating).then(|| resp.headers().clone());
-    let body = match resp.bytes().await {
+    let body = match read_all(body).await {
         Ok(b) => b,
-        Err(e) => {
-            return Attempt::Transport(format!("reading upstream answer: {}", e.without_url()));
-        }
+        Err(e) => return Attempt::Transport(format!("reading upstream answer: {e}")),
     };
     let body = match envelope {
         Some(field) => envelope::unwrap_body(body, field),
         None => body,
     };
-    if let Some(headers) = headers {
+    if !translating {
         return Attempt::Done(passthrough(
             status,
-            &headers,
+            &parts.headers,
             Body::from(body),
             cfg.passthrough_headers,
         ));
@@ -503,7 +505,7 @@ async fn whole(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Response)
 }
 
 /// A streamed 2xx: wait for the first chunk (the commit point), then stream.
-async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Response) -> Attempt {
+async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: Answer) -> Attempt {
     let Shape {
         status,
         upstream,
@@ -517,26 +519,25 @@ async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Respon
     } else {
         gemini::Framing::Sse
     };
-    let translator = StreamTranslator::new(upstream, call.dialect, &call.model)
-        .with_include_usage(include_usage(&call.body))
-        .with_framing(framing);
+    let translator =
+        StreamTranslator::new(upstream, call.dialect, &call.model).with_framing(framing);
     let reframing = translator.is_translating();
-    let headers = (!reframing).then(|| resp.headers().clone());
+    // A stream passed through never reads the request body again.
+    let translator =
+        translator.with_include_usage(reframing && translate::wants_usage_chunk(&call.body));
+    let (parts, mut chunks) = resp.into_parts();
+    let headers = (!reframing).then_some(parts.headers);
     let mut reframe = Reframe {
         unwrap: envelope.map(SseUnwrap::new),
         translate: reframing.then_some(translator),
     };
-    let mut chunks = resp.bytes_stream();
-    let Ok(first) = tokio::time::timeout_at(deadline, chunks.next()).await else {
+    let Ok(first) = tokio::time::timeout_at(deadline, next_data(&mut chunks)).await else {
         return timed_out(call.dialect, first_byte);
     };
     let first = match first {
         Some(Ok(b)) => b,
         Some(Err(e)) => {
-            return Attempt::Transport(format!(
-                "stream failed before first byte: {}",
-                e.without_url()
-            ));
+            return Attempt::Transport(format!("stream failed before first byte: {e}"));
         }
         None => return Attempt::Transport("stream ended before first byte".into()),
     };
@@ -562,13 +563,17 @@ async fn streamed(call: &Call, cfg: &Config, shape: Shape, resp: reqwest::Respon
     })
 }
 
-/// `stream_options.include_usage` of an OpenAI request.
-fn include_usage(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/stream_options/include_usage")
-                .and_then(serde_json::Value::as_bool)
-        })
-        .unwrap_or(false)
+/// The body's next data frame (trailers are skipped).
+async fn next_data(body: &mut Body) -> Option<Result<Bytes, axum::Error>> {
+    use http_body_util::BodyExt;
+    loop {
+        match body.frame().await? {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Some(Ok(data));
+                }
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
 }
