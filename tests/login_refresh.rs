@@ -42,10 +42,13 @@ fn account(dir: &Path, name: &str, v: &serde_json::Value) -> Arc<OAuthAccount> {
     Arc::new(OAuthAccount::new(AuthFile::parse(&p, &bytes).unwrap()))
 }
 
+/// Codex access tokens live about ten days: a file refreshed that long before its expiry.
+const TEN_DAYS: i64 = 10 * 24 * 3600;
+
 fn codex_file(access: &str, rt: &str, expires_in: i64) -> serde_json::Value {
     serde_json::json!({
         "id_token": "", "access_token": access, "refresh_token": rt, "account_id": "acct-123",
-        "last_refresh": ts(-100), "email": "user@example.com", "type": "codex", "expired": ts(expires_in),
+        "last_refresh": ts(expires_in - TEN_DAYS), "email": "user@example.com", "type": "codex", "expired": ts(expires_in),
     })
 }
 

@@ -67,11 +67,14 @@ fn ts(offset_secs: i64) -> String {
     )
 }
 
+/// Codex access tokens live about ten days: a file refreshed that long before its expiry.
+const TEN_DAYS: i64 = 10 * 24 * 3600;
+
 fn codex_account(dir: &Path, rt: &str, expires_in: i64) -> Arc<OAuthAccount> {
     let p = dir.join("codex-user@example.com.json");
     let v = json!({
         "id_token": "", "access_token": "at-old", "refresh_token": rt, "account_id": "acct-123",
-        "last_refresh": ts(-100), "email": "user@example.com", "type": "codex", "expired": ts(expires_in),
+        "last_refresh": ts(expires_in - TEN_DAYS), "email": "user@example.com", "type": "codex", "expired": ts(expires_in),
     });
     let bytes = serde_json::to_vec(&v).unwrap();
     std::fs::write(&p, &bytes).unwrap();

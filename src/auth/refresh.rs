@@ -52,7 +52,15 @@ pub fn due(file: &AuthFile, now: jiff::Timestamp) -> bool {
     }
     match file.expiry() {
         Some(e) => {
-            e.duration_since(now) <= jiff::SignedDuration::try_from(kind_lead).unwrap_or_default()
+            let mut lead = jiff::SignedDuration::try_from(kind_lead).unwrap_or_default();
+            // A token that lives shorter than the provider's lead (a Codex token of an
+            // hour against a 5-day lead) would be due again the moment it was refreshed,
+            // and the background loop would spend a refresh token every tick: such a
+            // token is due in the second half of its life instead.
+            if let Some(l) = file.last_refresh().filter(|l| *l < e) {
+                lead = lead.min(e.duration_since(l) / 2);
+            }
+            e.duration_since(now) <= lead
         }
         None => match file.last_refresh() {
             Some(l) if !kind_lead.is_zero() => {
@@ -728,6 +736,59 @@ mod tests {
             now
         ));
         assert!(!due(&file(r#"{"type":"claude"}"#), now));
+    }
+
+    #[test]
+    fn a_token_shorter_lived_than_the_lead_is_due_in_the_second_half_of_its_life() {
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let table = [
+            // (file, due?)
+            // Codex, an hour-long token refreshed just now: not due (lead 5 days).
+            (
+                r#"{"type":"codex","last_refresh":"2026-01-01T00:00:00Z","expired":"2026-01-01T01:00:00Z"}"#,
+                false,
+            ),
+            // ...half of its hour gone: due.
+            (
+                r#"{"type":"codex","last_refresh":"2025-12-31T23:30:00Z","expired":"2026-01-01T00:30:00Z"}"#,
+                true,
+            ),
+            (
+                r#"{"type":"codex","last_refresh":"2025-12-31T23:31:00Z","expired":"2026-01-01T00:31:00Z"}"#,
+                false,
+            ),
+            // A 10-day Codex token follows the 5-day lead.
+            (
+                r#"{"type":"codex","last_refresh":"2025-12-27T00:01:00Z","expired":"2026-01-06T00:01:00Z"}"#,
+                false,
+            ),
+            (
+                r#"{"type":"codex","last_refresh":"2025-12-26T00:00:00Z","expired":"2026-01-05T00:00:00Z"}"#,
+                true,
+            ),
+            // Claude 8-hour token: the 4-hour lead is half its life either way.
+            (
+                r#"{"type":"claude","last_refresh":"2025-12-31T20:01:00Z","expired":"2026-01-01T04:01:00Z"}"#,
+                false,
+            ),
+            (
+                r#"{"type":"claude","last_refresh":"2025-12-31T19:59:00Z","expired":"2026-01-01T03:59:00Z"}"#,
+                true,
+            ),
+            // A last_refresh after the expiry says nothing about the lifetime: the lead holds.
+            (
+                r#"{"type":"codex","last_refresh":"2026-01-02T00:00:00Z","expired":"2026-01-01T01:00:00Z"}"#,
+                true,
+            ),
+            // Expired is always due.
+            (
+                r#"{"type":"codex","last_refresh":"2025-12-31T22:00:00Z","expired":"2025-12-31T23:00:00Z"}"#,
+                true,
+            ),
+        ];
+        for (json, want) in table {
+            assert_eq!(due(&file(json), now), want, "{json}");
+        }
     }
 
     #[test]
