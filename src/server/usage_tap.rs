@@ -199,7 +199,7 @@ impl http_body::Body for Tap {
                         p.record.ttfb_ms = Some(p.started.elapsed().as_millis() as u64);
                     }
                     if let Some(s) = &mut p.scanner {
-                        s.feed(chunk);
+                        s.feed_bytes(chunk);
                     }
                 }
             }

@@ -7,6 +7,7 @@
 //! provider + label (e-mail or entry name).
 
 pub mod db;
+mod fields;
 pub mod live;
 pub mod recorder;
 pub mod report;

@@ -1,11 +1,17 @@
 //! The recorder handle (cheap to clone, never blocks) and the one writer thread that
 //! drains its queue into SQLite in batches, one transaction each, and prunes old rows
 //! at start and daily.
+//!
+//! Waking the writer costs the serving thread a futex call, so it is not woken per
+//! record: the first record of a burst wakes it, it then gathers for up to [`GATHER`]
+//! (or until [`WAKE_EVERY`] records wait, or a flush asks) and writes them together.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use super::UsageRecord;
@@ -15,6 +21,10 @@ use super::db;
 pub const DEFAULT_QUEUE: usize = 4096;
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 512;
+/// Longest a record waits for the records after it before it is written.
+const GATHER: Duration = Duration::from_millis(200);
+/// Records waiting that wake the writer before [`GATHER`] is up.
+const WAKE_EVERY: usize = 64;
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// Prometheus counters (through the `metrics` facade, rendered by `GET /metrics`).
 pub const DROPPED_METRIC: &str = "cliproxy_usage_records_dropped_total";
@@ -34,6 +44,30 @@ struct Inner {
     /// Milliseconds since `epoch` of the last "dropped" warning (+1; 0 = never).
     last_warn: AtomicU64,
     epoch: Instant,
+    /// Records queued and not yet taken by the writer.
+    queued: AtomicUsize,
+    /// Write now, do not gather (a full batch or a flush waits).
+    urgent: AtomicBool,
+    /// The writer thread, once started.
+    writer: OnceLock<Thread>,
+}
+
+impl Inner {
+    fn wake(&self, urgent: bool) {
+        if urgent {
+            self.urgent.store(true, Ordering::Release);
+        }
+        if let Some(t) = self.writer.get() {
+            t.unpark();
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: let the writer see the closed queue and end.
+    fn drop(&mut self) {
+        self.wake(true);
+    }
 }
 
 /// Where requests report their usage. `Recorder::disabled()` records nothing.
@@ -64,9 +98,16 @@ impl Recorder {
     /// dropped, counted (`cliproxy_usage_records_dropped_total`) and warned about.
     pub fn record(&self, r: UsageRecord) {
         let Some(inner) = &self.inner else { return };
+        // Counted before it is sent, so the writer never takes more than was counted.
+        let n = inner.queued.fetch_add(1, Ordering::AcqRel) + 1;
         match inner.tx.try_send(Msg::Record(Box::new(r))) {
-            Ok(()) => {}
+            Ok(()) => {
+                if n == 1 || n.is_multiple_of(WAKE_EVERY) {
+                    inner.wake(n > 1);
+                }
+            }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                inner.queued.fetch_sub(1, Ordering::AcqRel);
                 let n = inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 metrics::counter!(DROPPED_METRIC).increment(1);
                 let now = inner.epoch.elapsed().as_millis() as u64 + 1;
@@ -103,8 +144,12 @@ impl Recorder {
         let mut msg = Msg::Flush(tx);
         loop {
             match inner.tx.try_send(msg) {
-                Ok(()) => break,
+                Ok(()) => {
+                    inner.wake(true);
+                    break;
+                }
                 Err(TrySendError::Full(m)) if Instant::now() < deadline => {
+                    inner.wake(true);
                     msg = m;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -125,6 +170,9 @@ fn channel(capacity: usize) -> (Recorder, Receiver<Msg>) {
             dropped: AtomicU64::new(0),
             last_warn: AtomicU64::new(0),
             epoch: Instant::now(),
+            queued: AtomicUsize::new(0),
+            urgent: AtomicBool::new(false),
+            writer: OnceLock::new(),
         })),
     };
     (r, rx)
@@ -144,10 +192,16 @@ impl Writer {
         let (recorder, rx) = channel(capacity);
         // Registered at zero so dashboards see the series before the first drop.
         metrics::counter!(DROPPED_METRIC).increment(0);
+        // The writer holds the state weakly: its last strong handle going away is
+        // what tells it to finish.
+        let weak = recorder.inner.as_ref().map(Arc::downgrade);
         let handle = std::thread::Builder::new()
             .name("cliproxy-usage".into())
-            .spawn(move || run(conn, rx, retention_days))
+            .spawn(move || run(conn, rx, weak, retention_days))
             .map_err(|e| format!("starting the usage writer: {e}"))?;
+        if let Some(inner) = &recorder.inner {
+            let _ = inner.writer.set(handle.thread().clone());
+        }
         Ok(Writer {
             recorder,
             handle: Some(handle),
@@ -213,40 +267,86 @@ fn write(conn: &mut rusqlite::Connection, batch: &mut Vec<UsageRecord>) {
     batch.clear();
 }
 
-fn run(mut conn: rusqlite::Connection, rx: Receiver<Msg>, retention_days: u32) {
+/// Waits until there is something to write: parked while idle, then (unless a flush
+/// or a full batch asks for it now) gathering for up to [`GATHER`].
+fn wait_for_work(inner: &std::sync::Weak<Inner>, next_prune: Instant) {
+    let busy = |i: &Inner| i.queued.load(Ordering::Acquire) > 0;
+    let urgent = |i: &Inner| i.urgent.swap(false, Ordering::AcqRel);
+    match inner.upgrade() {
+        Some(i) if urgent(&i) => return,
+        Some(i) if busy(&i) => {}
+        Some(_) => {
+            std::thread::park_timeout(next_prune.saturating_duration_since(Instant::now()));
+            match inner.upgrade() {
+                Some(i) if urgent(&i) => return,
+                Some(i) if busy(&i) => {}
+                _ => return,
+            }
+        }
+        None => return,
+    }
+    let deadline = Instant::now() + GATHER;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::park_timeout(left);
+        match inner.upgrade() {
+            Some(i) if !urgent(&i) => {}
+            _ => return,
+        }
+    }
+}
+
+fn run(
+    mut conn: rusqlite::Connection,
+    rx: Receiver<Msg>,
+    inner: Option<std::sync::Weak<Inner>>,
+    retention_days: u32,
+) {
     prune(&conn, retention_days);
+    let inner = inner.unwrap_or_default();
     let mut next_prune = Instant::now() + PRUNE_EVERY;
     let mut batch: Vec<UsageRecord> = Vec::with_capacity(64);
     loop {
-        let wait = next_prune.saturating_duration_since(Instant::now());
-        let first = match rx.recv_timeout(wait) {
-            Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => {
-                prune(&conn, retention_days);
-                next_prune = Instant::now() + PRUNE_EVERY;
-                continue;
+        wait_for_work(&inner, next_prune);
+        // Everything queued is written, in transactions of up to MAX_BATCH records;
+        // a flush is answered once what was queued before it is written.
+        let mut closed = false;
+        loop {
+            let mut acks = Vec::new();
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(Msg::Record(r)) => batch.push(*r),
+                    Ok(Msg::Flush(ack)) => acks.push(ack),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
             }
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        let mut acks = Vec::new();
-        let mut take = |m: Msg, batch: &mut Vec<UsageRecord>| match m {
-            Msg::Record(r) => batch.push(*r),
-            Msg::Flush(ack) => acks.push(ack),
-        };
-        take(first, &mut batch);
-        // Whatever else is already queued goes into the same transaction.
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(m) => take(m, &mut batch),
-                Err(_) => break,
+            let taken = batch.len();
+            if let Some(i) = inner.upgrade() {
+                i.queued.fetch_sub(taken, Ordering::AcqRel);
+            }
+            write(&mut conn, &mut batch);
+            for a in acks {
+                let _ = a.try_send(());
+            }
+            if taken < MAX_BATCH {
+                break;
             }
         }
-        write(&mut conn, &mut batch);
-        for a in acks {
-            let _ = a.try_send(());
+        if closed {
+            return;
+        }
+        if Instant::now() >= next_prune {
+            prune(&conn, retention_days);
+            next_prune = Instant::now() + PRUNE_EVERY;
         }
     }
-    write(&mut conn, &mut batch);
 }
 
 #[cfg(test)]

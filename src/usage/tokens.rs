@@ -7,7 +7,8 @@
 //! `cache_write` and `reasoning` are parts of those.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use super::fields::{Cached, Doc, Docs, Inner, Obj, Reasoning, Usage};
 
 /// The wire format whose usage fields are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,78 +107,112 @@ impl Raw {
     }
 }
 
-fn num(v: &Value, pointer: &str) -> Option<u64> {
-    let x = v.pointer(pointer)?;
-    x.as_u64()
-        .or_else(|| x.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-}
-
 /// Reads one usage object (`usage` / `usageMetadata`) of `format`.
-fn read_usage(format: Format, u: &Value) -> Raw {
-    if !u.is_object() {
-        return Raw::default();
-    }
+fn read_usage(format: Format, u: &Usage) -> Raw {
+    let cached = |d: &Obj<Cached>| d.0.as_ref().and_then(|c| c.cached_tokens.0);
+    let reasoning = |d: &Obj<Reasoning>| d.0.as_ref().and_then(|r| r.reasoning_tokens.0);
     match format {
         Format::Anthropic => Raw {
-            input: num(u, "/input_tokens"),
-            output: num(u, "/output_tokens"),
-            cached: num(u, "/cache_read_input_tokens"),
-            cache_write: num(u, "/cache_creation_input_tokens"),
+            input: u.input_tokens.0,
+            output: u.output_tokens.0,
+            cached: u.cache_read_input_tokens.0,
+            cache_write: u.cache_creation_input_tokens.0,
             reasoning: None,
         },
         Format::OpenAiChat => Raw {
-            input: num(u, "/prompt_tokens"),
-            output: num(u, "/completion_tokens"),
-            cached: num(u, "/prompt_tokens_details/cached_tokens"),
+            input: u.prompt_tokens.0,
+            output: u.completion_tokens.0,
+            cached: cached(&u.prompt_tokens_details),
             cache_write: None,
-            reasoning: num(u, "/completion_tokens_details/reasoning_tokens"),
+            reasoning: reasoning(&u.completion_tokens_details),
         },
         Format::Responses => Raw {
-            input: num(u, "/input_tokens"),
-            output: num(u, "/output_tokens"),
-            cached: num(u, "/input_tokens_details/cached_tokens"),
+            input: u.input_tokens.0,
+            output: u.output_tokens.0,
+            cached: cached(&u.input_tokens_details),
             cache_write: None,
-            reasoning: num(u, "/output_tokens_details/reasoning_tokens"),
+            reasoning: reasoning(&u.output_tokens_details),
         },
         Format::Gemini => Raw {
-            input: num(u, "/promptTokenCount"),
-            output: num(u, "/candidatesTokenCount"),
-            cached: num(u, "/cachedContentTokenCount"),
+            input: u.prompt_token_count.0,
+            output: u.candidates_token_count.0,
+            cached: u.cached_content_token_count.0,
             cache_write: None,
-            reasoning: num(u, "/thoughtsTokenCount"),
+            reasoning: u.thoughts_token_count.0,
         },
     }
 }
 
 /// The usage carried by one JSON document (a whole body or one stream event).
-fn usage_of(format: Format, v: &Value) -> Raw {
-    let at = |p: &str| v.pointer(p).map(|u| read_usage(format, u));
+fn usage_of(format: Format, d: Doc) -> Raw {
+    let inner = |o: Obj<Inner>| o.0;
     let found = match format {
         // message_start carries it in `message`, message_delta at the top.
-        Format::Anthropic => at("/usage").or_else(|| at("/message/usage")),
-        Format::OpenAiChat => at("/usage"),
+        Format::Anthropic => d.usage.0.or_else(|| inner(d.message)?.usage.0),
+        Format::OpenAiChat => d.usage.0,
         // response.completed (and .incomplete / .failed) wrap the response object.
-        Format::Responses => at("/response/usage").or_else(|| at("/usage")),
+        Format::Responses => inner(d.response).and_then(|r| r.usage.0).or(d.usage.0),
         // Gemini CLI / Antigravity envelopes put the answer under `response`.
-        Format::Gemini => at("/usageMetadata").or_else(|| at("/response/usageMetadata")),
+        Format::Gemini => d
+            .usage_metadata
+            .0
+            .or_else(|| inner(d.response)?.usage_metadata.0),
     };
-    found.unwrap_or_default()
+    found.map(|u| read_usage(format, &u)).unwrap_or_default()
+}
+
+/// Merges the usage of every document in `json` (one object, or an array of them)
+/// into `raw`; a document that is not JSON adds nothing.
+fn merge_json(format: Format, json: &[u8], raw: &mut Raw) {
+    use serde::de::DeserializeSeed;
+    let mut seen = Raw::default();
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let ok = Docs(|d| seen.merge(usage_of(format, d)))
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .is_ok();
+    // A broken document reports nothing, as a failed parse did.
+    if ok {
+        raw.merge(seen);
+    }
 }
 
 /// Token counts from a whole JSON body; `None` when it reports none. A Gemini stream
 /// fetched without `alt=sse` is a JSON array: its last report wins.
 pub fn from_body(format: Format, body: &[u8]) -> Option<Tokens> {
-    let v: Value = serde_json::from_slice(body).ok()?;
     let mut raw = Raw::default();
-    match &v {
-        Value::Array(items) => {
-            for item in items {
-                raw.merge(usage_of(format, item));
-            }
-        }
-        other => raw = usage_of(format, other),
+    // Most answers carry usage; those that do not (and are not JSON) skip the parse.
+    if usage_keys(body).next().is_some() {
+        merge_json(format, body, &mut raw);
     }
     (!raw.is_empty()).then(|| raw.normalise(format))
+}
+
+/// Where each `"usage"` / `"usageMetadata"` key of `json` ends (just past its
+/// closing quote).
+fn usage_keys(json: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    memchr::memmem::find_iter(json, b"\"usage").filter_map(|i| {
+        let rest = &json[i + 6..];
+        if rest.starts_with(b"\"") {
+            Some(i + 7)
+        } else if rest.starts_with(b"Metadata\"") {
+            Some(i + 15)
+        } else {
+            None
+        }
+    })
+}
+
+/// Whether an SSE `data:` payload has a `usage`/`usageMetadata` key whose value is an
+/// object: the only events worth parsing (content deltas, and chunks that say
+/// `"usage":null`, are the bulk of a stream).
+fn carries_usage(data: &[u8]) -> bool {
+    usage_keys(data).any(|end| {
+        data[end..]
+            .trim_ascii_start()
+            .strip_prefix(b":")
+            .is_some_and(|v| v.trim_ascii_start().first() == Some(&b'{'))
+    })
 }
 
 /// Longest SSE line kept while waiting for its end; longer lines are skipped (usage
@@ -192,6 +227,8 @@ pub struct Scanner {
     format: Format,
     sse: bool,
     buf: Vec<u8>,
+    /// A non-stream body that came in one chunk, kept by reference instead of copied.
+    whole: Option<bytes::Bytes>,
     /// The current line grew past `MAX_LINE` (SSE) or the body past `MAX_BODY`.
     overflow: bool,
     raw: Raw,
@@ -204,13 +241,31 @@ impl Scanner {
             format,
             sse,
             buf: Vec::new(),
+            whole: None,
             overflow: false,
             raw: Raw::default(),
         }
     }
 
+    /// As [`Scanner::feed`]; a non-stream body sent in one chunk is not copied.
+    pub fn feed_bytes(&mut self, chunk: &bytes::Bytes) {
+        if !self.sse && !self.overflow && self.buf.is_empty() && chunk.len() <= MAX_BODY {
+            match self.whole.take() {
+                None => {
+                    self.whole = Some(chunk.clone());
+                    return;
+                }
+                Some(first) => self.buf.extend_from_slice(&first),
+            }
+        }
+        self.feed(chunk);
+    }
+
     pub fn feed(&mut self, chunk: &[u8]) {
         if !self.sse {
+            if let Some(first) = self.whole.take() {
+                self.buf.extend_from_slice(&first);
+            }
             if self.buf.len() + chunk.len() > MAX_BODY {
                 self.overflow = true;
                 self.buf = Vec::new();
@@ -221,7 +276,7 @@ impl Scanner {
             return;
         }
         let mut rest = chunk;
-        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
             let (head, tail) = rest.split_at(nl);
             rest = &tail[1..];
             if self.overflow {
@@ -254,12 +309,8 @@ impl Scanner {
         let Some(data) = line.strip_prefix(b"data:") else {
             return;
         };
-        // Content deltas are the bulk of a stream: skip them without parsing.
-        if !contains(data, b"sage") {
-            return;
-        }
-        if let Ok(v) = serde_json::from_slice::<Value>(data) {
-            self.raw.merge(usage_of(self.format, &v));
+        if carries_usage(data) {
+            merge_json(self.format, data, &mut self.raw);
         }
     }
 
@@ -270,15 +321,13 @@ impl Scanner {
                 let line = std::mem::take(&mut self.buf);
                 self.line(&line);
             }
+        } else if let Some(whole) = &self.whole {
+            return from_body(self.format, whole);
         } else if !self.overflow {
             return from_body(self.format, &self.buf);
         }
         (!self.raw.is_empty()).then(|| self.raw.normalise(self.format))
     }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -444,5 +493,142 @@ mod tests {
             Some(t(2, 3, 0, 0, 0))
         );
         assert_eq!(t(2, 3, 0, 0, 0).total(), 5);
+    }
+
+    #[test]
+    fn only_events_with_a_usage_object_are_parsed() {
+        let cases: &[(&str, bool)] = &[
+            (r#"{"usage":{"prompt_tokens":1}}"#, true),
+            (r#"{"usage" : {"x":1}}"#, true),
+            (r#"{"usageMetadata":{"promptTokenCount":1}}"#, true),
+            (r#"{"response":{"usage":{"input_tokens":1}}}"#, true),
+            (
+                r#"{"choices":[{"delta":{"content":"a"}}],"usage":null}"#,
+                false,
+            ),
+            (r#"{"delta":{"text":"the usage\" of words"}}"#, false),
+            (r#"{"delta":{"text":"usage"}}"#, false),
+            ("[DONE]", false),
+        ];
+        for (data, want) in cases {
+            assert_eq!(carries_usage(data.as_bytes()), *want, "{data}");
+        }
+    }
+
+    #[test]
+    fn odd_values_count_as_absent_and_do_not_hide_the_rest() {
+        let cases: &[(Format, &str, Option<Tokens>)] = &[
+            (
+                Format::OpenAiChat,
+                r#"{"usage":{"prompt_tokens":"7","completion_tokens":2.0,"prompt_tokens_details":null}}"#,
+                Some(t(0, 2, 0, 0, 0)),
+            ),
+            (
+                Format::Anthropic,
+                r#"{"usage":{"input_tokens":-3,"output_tokens":4,"extra":{"a":[1,{"b":2}]}}}"#,
+                Some(t(0, 4, 0, 0, 0)),
+            ),
+            (
+                Format::Anthropic,
+                r#"{"type":"message_start","message":{"usage":{"input_tokens":5}},"usage":null}"#,
+                Some(t(5, 0, 0, 0, 0)),
+            ),
+            (
+                Format::Gemini,
+                r#"[1,{"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":3}},"x"]"#,
+                Some(t(2, 3, 0, 0, 0)),
+            ),
+            (Format::OpenAiChat, r#"{"usage":{"prompt_tokens":1}"#, None),
+            (
+                Format::OpenAiChat,
+                r#"{"usage":{"prompt_tokens":1}} trailing"#,
+                None,
+            ),
+        ];
+        for (format, body, want) in cases {
+            assert_eq!(
+                from_body(*format, body.as_bytes()),
+                *want,
+                "{format:?}: {body}"
+            );
+        }
+    }
+
+    /// Streams and bodies of every dialect (with content deltas that mention usage in
+    /// their text, CRLF lines and an Anthropic split report) and the usage each reports.
+    fn samples() -> Vec<(Format, bool, String)> {
+        vec![
+            (
+                Format::Anthropic,
+                true,
+                "event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":12,\"cache_read_input_tokens\":50,\"output_tokens\":1}}}\r\n\r\nevent: content_block_delta\r\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"\\\"usage\\\": {\"}}\r\n\r\nevent: message_delta\r\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":42}}\r\n\r\n".into(),
+            ),
+            (
+                Format::OpenAiChat,
+                true,
+                "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\ndata: [DONE]\n\n".into(),
+            ),
+            (
+                Format::Responses,
+                true,
+                "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"usage\":null}}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"output\":[{\"content\":[{\"text\":\"x\"}]}],\"usage\":{\"input_tokens\":20,\"output_tokens\":6,\"output_tokens_details\":{\"reasoning_tokens\":2}}}}\n\n".into(),
+            ),
+            (
+                Format::Gemini,
+                true,
+                "data: {\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":8,\"candidatesTokenCount\":1}}\r\n\r\ndata: {\"response\":{\"usageMetadata\":{\"promptTokenCount\":8,\"candidatesTokenCount\":4,\"thoughtsTokenCount\":3}}}".into(),
+            ),
+            (
+                Format::Gemini,
+                false,
+                "[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"usage\"}]}}],\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":1}},\n{\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":9}}]".into(),
+            ),
+            (
+                Format::Anthropic,
+                false,
+                "{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"usage\":{\"input_tokens\":3,\"output_tokens\":4,\"cache_creation_input_tokens\":2}}".into(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_sample_reports_its_usage_whole() {
+        let want = [
+            t(62, 42, 50, 0, 0),
+            t(9, 3, 4, 0, 0),
+            t(20, 6, 0, 0, 2),
+            t(8, 7, 0, 0, 3),
+            t(4, 9, 0, 0, 0),
+            t(5, 4, 0, 2, 0),
+        ];
+        for ((format, sse, body), want) in samples().iter().zip(want) {
+            let mut s = Scanner::new(*format, *sse);
+            s.feed_bytes(&bytes::Bytes::copy_from_slice(body.as_bytes()));
+            assert_eq!(s.finish(), Some(want), "{format:?} sse={sse}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_reports_the_same_usage_as_the_whole_body(
+            which in 0usize..6,
+            cuts in proptest::collection::vec(0usize..4096, 0..12),
+        ) {
+            let samples = samples();
+            let (format, sse, body) = &samples[which];
+            let bytes = body.as_bytes();
+            let mut whole = Scanner::new(*format, *sse);
+            whole.feed(bytes);
+            let want = whole.finish();
+            let mut at: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            at.push(0);
+            at.push(bytes.len());
+            at.sort_unstable();
+            let mut s = Scanner::new(*format, *sse);
+            for w in at.windows(2) {
+                s.feed_bytes(&bytes::Bytes::copy_from_slice(&bytes[w[0]..w[1]]));
+            }
+            proptest::prop_assert_eq!(s.finish(), want);
+        }
     }
 }
