@@ -1,6 +1,6 @@
 //! HTTP server: `router(state) -> Router`, routes per dialect, middleware, and the
 //! gateway's background work (reloads, proactive refresh). Listeners, runtimes and
-//! signals are the `serve` command's (`crate::commands::serve`).
+//! signals are the `serve` command's (src/commands/serve.rs).
 
 mod affinity;
 mod amp;

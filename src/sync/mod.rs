@@ -4,7 +4,7 @@
 //!
 //! Layout: settings and location resolution live in `crate::config::sync`; here are
 //! `location` + `s3` (I/O), `plan` (pure decisions), `state` (base state), `engine`
-//! (executor) and `watch` (triggers). The commands are in `crate::commands::sync`.
+//! (executor) and `watch` (triggers). The commands are in src/commands/sync.rs.
 //! See `docs/sync.md`.
 
 pub mod engine;

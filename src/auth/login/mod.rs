@@ -1,4 +1,4 @@
-//! OAuth logins for `cliproxy login <provider>` (the command is `crate::commands::login`) (authorization code with PKCE where the
+//! OAuth logins for `cliproxy login <provider>` (the command is in src/commands/login.rs) (authorization code with PKCE where the
 //! provider uses it, a checked random `state`, a callback listener on 127.0.0.1, the
 //! paste flow with `--no-browser`, Codex's device flow) that save the auth file the way
 //! CLIProxyAPI writes it.
