@@ -6,10 +6,6 @@ mod common;
 mod standin;
 mod support_oauth;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use common::*;
 use serde_json::{Value, json};
 use standin::{Behavior, StandIn};
@@ -17,49 +13,8 @@ use support_oauth::AuthServer;
 
 /// Runs the browser login against `server`; returns (file name, file contents).
 async fn login_codex(server: &AuthServer) -> (String, Value) {
-    let home = tempfile::tempdir().unwrap();
-    let auth = home.path().join("auths");
-    std::fs::create_dir_all(&auth).unwrap();
-    let cfg = home.path().join("config.yaml");
-    std::fs::write(
-        &cfg,
-        format!("auth-dir: {}\n{}", auth.display(), server.config_yaml()),
-    )
-    .unwrap();
-    let port = free_port().to_string();
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["login", "codex", "--no-browser", "--callback-port", &port])
-        .env_clear()
-        .env("HOME", home.path())
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    let url = loop {
-        let l = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-        if l.starts_with("http") {
-            break l.trim().to_string();
-        }
-    };
-    let r = reqwest::get(&url).await.unwrap();
-    assert_eq!(r.status(), 200);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(status.success());
+    let (_home, auth, out) = run_browser_login("codex", &server.config_yaml()).await;
+    assert!(out.status.success());
     let name = "codex-user@example.com-plus.json".to_string();
     let file: Value = serde_json::from_slice(&std::fs::read(auth.join(&name)).unwrap()).unwrap();
     (name, file)

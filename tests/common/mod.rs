@@ -205,3 +205,54 @@ pub async fn post_messages(
         .await
         .unwrap()
 }
+
+/// Runs `cliproxy login <provider> --no-browser` with `config` (the authorization
+/// server's endpoints), follows the printed URL as the browser would and waits for the
+/// login to end. Returns the home folder (keep it alive), its auth folder and the
+/// login's output (stderr captured).
+pub async fn run_browser_login(
+    provider: &str,
+    config: &str,
+) -> (tempfile::TempDir, PathBuf, std::process::Output) {
+    use std::io::{BufRead, BufReader};
+    let home = tempfile::tempdir().unwrap();
+    let auth = home.path().join("auths");
+    std::fs::create_dir_all(&auth).unwrap();
+    let cfg = home.path().join("config.yaml");
+    std::fs::write(&cfg, format!("auth-dir: {}\n{config}", auth.display())).unwrap();
+    let port = free_port().to_string();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["login", provider, "--no-browser", "--callback-port", &port])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keeps draining stdout after the URL: a closed pipe would fail the login's later prints.
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let url = loop {
+        let l = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        if l.starts_with("http") {
+            break l.trim().to_string();
+        }
+    };
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    (home, auth, out)
+}
