@@ -4,7 +4,7 @@
 //! wakes another thread.
 //!
 //! API requests go out through [`HttpClients::sender`], the one place that decides
-//! which client sends: hyper's pooled client ([`super::direct`]) when no proxy applies,
+//! which client sends: the pooled HTTP/1.1 client ([`super::h1`]) when no proxy applies,
 //! reqwest when a `proxy-url` (HTTP or SOCKS) does. Logins, refreshes, project
 //! discovery, sync and the Amp reverse proxy use reqwest.
 
@@ -81,7 +81,7 @@ impl HttpClients {
         connect: Duration,
     ) -> anyhow::Result<Sender> {
         match proxy_for(entry, global) {
-            "" => Ok(Sender::Direct(super::direct::direct(connect)?)),
+            "" => Ok(Sender::Direct { connect }),
             proxy => Ok(Sender::Proxied(cached(proxy, true, connect)?)),
         }
     }
@@ -106,7 +106,10 @@ fn proxy_for<'a>(entry: Option<&'a str>, global: &'a str) -> &'a str {
 /// Sends API requests; the answer's body is handed on unread.
 #[derive(Clone)]
 pub enum Sender {
-    Direct(std::sync::Arc<super::direct::Direct>),
+    /// [`super::h1`], with the connect timeout.
+    Direct {
+        connect: Duration,
+    },
     Proxied(reqwest::Client),
 }
 
@@ -119,17 +122,13 @@ impl Sender {
         body: Bytes,
     ) -> Result<http::Response<Body>, String> {
         match self {
-            Sender::Direct(c) => {
+            Sender::Direct { connect } => {
                 let uri = parse_uri(url)?;
                 // As reqwest sends it: the upstreams have only ever seen this default.
                 if !headers.contains_key(header::ACCEPT) {
                     headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
                 }
-                let mut req = http::Request::new(http_body_util::Full::new(body));
-                *req.method_mut() = http::Method::POST;
-                *req.uri_mut() = uri;
-                *req.headers_mut() = headers;
-                let resp = c.request(req).await.map_err(|e| chain(&e))?;
+                let resp = super::h1::post(&uri, &headers, &body, *connect).await?;
                 Ok(resp.map(Body::new))
             }
             Sender::Proxied(c) => {
