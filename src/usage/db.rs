@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS requests (
     retries INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS requests_at ON requests(at_ms);
-CREATE INDEX IF NOT EXISTS requests_ckey ON requests(ckey);
+DROP INDEX IF EXISTS requests_ckey;
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +161,10 @@ fn write(conn: &mut Connection, records: &[UsageRecord], dedup: bool) -> rusqlit
     let tx = conn.transaction()?;
     let mut added = 0;
     {
-        let mut exists = tx.prepare("SELECT EXISTS(SELECT 1 FROM requests WHERE ckey = ?1)")?;
+        // Found through the time index: a content key includes its time, and an index
+        // of random keys cost a random page write per recorded request.
+        let mut exists =
+            tx.prepare("SELECT EXISTS(SELECT 1 FROM requests WHERE at_ms = ?1 AND ckey = ?2)")?;
         let mut st = tx.prepare(
             "INSERT INTO requests (ckey, at_ms, client_key, provider, account, model_requested, model_sent, dialect, status, stream, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, retries)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
@@ -169,7 +172,7 @@ fn write(conn: &mut Connection, records: &[UsageRecord], dedup: bool) -> rusqlit
         for r in records {
             let t = &r.tokens;
             let ckey = content_key(r);
-            if dedup && exists.query_row(params![ckey], |row| row.get::<_, bool>(0))? {
+            if dedup && exists.query_row(params![r.at_ms, ckey], |row| row.get::<_, bool>(0))? {
                 continue;
             }
             added += st.execute(params![

@@ -24,7 +24,7 @@ const MAX_BATCH: usize = 512;
 /// Longest a record waits for the records after it before it is written.
 const GATHER: Duration = Duration::from_millis(200);
 /// Records waiting that wake the writer before [`GATHER`] is up.
-const WAKE_EVERY: usize = 64;
+const WAKE_EVERY: usize = 256;
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// Prometheus counters (through the `metrics` facade, rendered by `GET /metrics`).
 pub const DROPPED_METRIC: &str = "cliproxy_usage_records_dropped_total";
