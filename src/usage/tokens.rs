@@ -191,7 +191,10 @@ pub fn from_body(format: Format, body: &[u8]) -> Option<Tokens> {
 /// Where each `"usage"` / `"usageMetadata"` key of `json` ends (just past its
 /// closing quote).
 fn usage_keys(json: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    memchr::memmem::find_iter(json, b"\"usage").filter_map(|i| {
+    // Built once: building a searcher costs more than searching one SSE line.
+    static USAGE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"usage"));
+    USAGE.find_iter(json).filter_map(|i| {
         let rest = &json[i + 6..];
         if rest.starts_with(b"\"") {
             Some(i + 7)

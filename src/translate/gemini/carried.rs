@@ -120,8 +120,9 @@ const MAX_FOUND: usize = 256;
 enum At {
     /// Looking for the opening quote of a key.
     Seek,
-    /// Inside a quoted string that may be a key: the bytes so far.
-    Key(Vec<u8>),
+    /// Inside a quoted string that may be a key: `len` bytes read so far, and the keys
+    /// (bits, by index) that still start with them — no copy, no comparison per byte.
+    Key { len: usize, candidates: u32 },
     /// After a key: whitespace, then `:`.
     Colon,
     /// After the colon: whitespace, then the value's opening quote.
@@ -136,7 +137,6 @@ enum At {
 #[derive(Debug)]
 pub struct SignatureScanner {
     keys: &'static [&'static str],
-    longest: usize,
     at: At,
     prev: u8,
     found: usize,
@@ -148,7 +148,6 @@ impl SignatureScanner {
         let keys = keys(d);
         (!keys.is_empty()).then(|| SignatureScanner {
             keys,
-            longest: keys.iter().map(|k| k.len()).max().unwrap_or(0),
             at: At::Seek,
             prev: 0,
             found: 0,
@@ -169,14 +168,21 @@ impl SignatureScanner {
                     i += q + 1;
                     self.prev = b'"';
                     if before != b'\\' {
-                        self.at = At::Key(Vec::new());
+                        self.at = At::Key {
+                            len: 0,
+                            candidates: (1u32 << self.keys.len()) - 1,
+                        };
                     }
                     continue;
                 }
-                At::Key(k) => {
+                At::Key { len, candidates } => {
                     let b = chunk[i];
+                    let keys = self.keys;
                     if b == b'"' {
-                        let hit = self.keys.iter().any(|key| key.as_bytes() == k.as_slice());
+                        let hit = keys
+                            .iter()
+                            .enumerate()
+                            .any(|(n, k)| *candidates & (1 << n) != 0 && k.len() == *len);
                         // This quote may open the next string: look at it again.
                         self.at = if hit { At::Colon } else { At::Seek };
                         if hit {
@@ -184,10 +190,15 @@ impl SignatureScanner {
                         }
                         continue;
                     }
-                    k.push(b);
-                    if k.len() > self.longest
-                        || !self.keys.iter().any(|key| key.as_bytes().starts_with(k))
-                    {
+                    let mut left = 0;
+                    for (n, k) in keys.iter().enumerate() {
+                        if *candidates & (1 << n) != 0 && k.as_bytes().get(*len) == Some(&b) {
+                            left |= 1 << n;
+                        }
+                    }
+                    *len += 1;
+                    *candidates = left;
+                    if left == 0 {
                         self.at = At::Seek;
                     }
                 }
