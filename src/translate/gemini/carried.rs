@@ -146,7 +146,7 @@ impl SignatureScanner {
     /// `None` for dialects that carry no signatures.
     pub fn new(d: Dialect) -> Option<SignatureScanner> {
         let keys = keys(d);
-        (!keys.is_empty()).then(|| SignatureScanner {
+        (!keys.is_empty()).then_some(SignatureScanner {
             keys,
             at: At::Seek,
             prev: 0,
