@@ -252,17 +252,20 @@ else:
         skip("TLS: what TLS adds per request", meta["tls_skip"])
     elif tls:
         cmax, total = 0, 0
+        # Each serving thread (one per core) keeps its own pool and HTTP/1.1 carries one
+        # request at a time, so a thread may need as many connections as requests in flight.
+        threads = int(meta.get("nproc", 1))
         for r in tls:
             p = by.get(("gateway", r["mode"], r["c"]))
             cmax, total = max(cmax, r["c"]), total + served(r)
             u = meta.get(f"tls_upstream_conns:{r['mode']}:{r['c']}")
             name = (f"TLS {r['mode']} at {r['c']} conns: one handshake per pooled connection "
-                    f"(upstream connections opened ≤ most concurrent requests so far + 1)")
+                    f"(upstream connections opened ≤ serving threads × most concurrent requests so far + 1)")
             if u is not None:
                 opened = u["open"] + u["closed"]
-                check(name, errs(r) == 0 and opened <= cmax + 1,
-                      f"{opened} opened ({u['open']} open, {u['closed']} closed, one of them the readiness check) "
-                      f"for {total} requests so far, {errs(r)} errors")
+                check(name, errs(r) == 0 and opened <= threads * cmax + 1,
+                      f"{opened} opened ≤ {threads} × {cmax} + 1 ({u['open']} open, {u['closed']} closed, "
+                      f"one of them the readiness check) for {total} requests so far, {errs(r)} errors")
             if p:
                 checks.append((f"TLS {r['mode']} at {r['c']} conns: what TLS adds per request", "INFO",
                                f"+{r['load']['latency_ms']['p50'] - p['load']['latency_ms']['p50']:.3f} ms p50, "
