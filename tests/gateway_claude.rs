@@ -650,7 +650,7 @@ async fn auth_folder_changes_apply_without_restart_and_broken_files_are_skipped(
         "claude-n@example.com.json",
         &claude_oauth_file("n@example.com", "at-new", "rt", 8 * 3600),
     );
-    eventually("new account served", Duration::from_secs(3), async || {
+    eventually("new account served", Duration::from_secs(10), async || {
         post_messages(&g, &messages_body(MODEL, false), &[])
             .await
             .status()
@@ -666,7 +666,7 @@ async fn auth_folder_changes_apply_without_restart_and_broken_files_are_skipped(
     std::fs::remove_file(g.auth_dir().join("claude-n@example.com.json")).unwrap();
     eventually(
         "removed account no longer served",
-        Duration::from_secs(3),
+        Duration::from_secs(10),
         async || {
             post_messages(&g, &messages_body(MODEL, false), &[])
                 .await

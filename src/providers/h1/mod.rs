@@ -92,8 +92,22 @@ async fn exchange(
         }
         c.flush().await
     };
-    sent.await
-        .map_err(|e| Failed::BeforeAnswer(format!("sending the request: {e}")))?;
+    if let Err(e) = sent.await {
+        // An upstream refusing a large body (413) may answer and close before reading
+        // all of it; its answer is still readable. The connection is not reused.
+        return match read_head(c).await {
+            Ok((mut h, rest)) => {
+                h.keep_alive = false;
+                Ok((h, rest))
+            }
+            Err(_) => Err(Failed::BeforeAnswer(format!("sending the request: {e}"))),
+        };
+    }
+    read_head(c).await
+}
+
+/// Reads the answer's head (past any 1xx).
+async fn read_head(c: &mut Conn) -> Result<(wire::Head, BytesMut), Failed> {
     let mut buf = BytesMut::with_capacity(HEAD_BUF);
     let mut any = false;
     loop {

@@ -268,3 +268,28 @@ async fn a_chunked_stream_arriving_in_pieces_is_handed_on_as_it_comes() {
     assert!(body.frame().await.is_none());
     assert!(http_body::Body::is_end_stream(&body));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_answer_sent_before_the_upstream_read_a_large_body_is_still_read() {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let uri: http::Uri = format!("http://{}/v1/messages", l.local_addr().expect("addr"))
+        .parse()
+        .expect("uri");
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.expect("accept");
+        let mut b = [0u8; 1024];
+        let _ = s.read(&mut b).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 413 Payload Too Large\r\nconnection: close\r\ncontent-length: 8\r\n\r\ntoo big!")
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Closed with most of the body unread: the client's write fails (reset).
+    });
+    let body = Bytes::from(vec![b'x'; 64 * 1024 * 1024]);
+    let resp = post(&uri, &HeaderMap::new(), &body, Duration::from_secs(5))
+        .await
+        .expect("the 413 is the answer");
+    assert_eq!(resp.status().as_u16(), 413);
+    let got = resp.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(got, Bytes::from_static(b"too big!"));
+}
