@@ -2,6 +2,8 @@
 //! upstream answers, cooldowns and token refreshes per provider. Labels never carry
 //! keys, tokens or e-mail addresses.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -12,6 +14,21 @@ use http::{HeaderValue, StatusCode, header};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+type SeriesKey = (&'static str, &'static str, &'static str);
+
+thread_local! {
+    /// Per-request series by metric name and label values. A handle points at its
+    /// series, so the registry's lookup (key built, hashed, found under a lock) is paid
+    /// once per thread and series instead of per request; label values come from fixed
+    /// sets, so these stay small. Serving threads start after [`install`].
+    static COUNTERS: RefCell<HashMap<SeriesKey, metrics::Counter>> = RefCell::new(HashMap::new());
+    static DURATIONS: RefCell<HashMap<&'static str, metrics::Histogram>> = RefCell::new(HashMap::new());
+}
+
+fn bump(key: SeriesKey, n: u64, make: impl FnOnce() -> metrics::Counter) {
+    COUNTERS.with(|c| c.borrow_mut().entry(key).or_insert_with(make).increment(n));
+}
 
 /// Installs the process-wide recorder once (the first `serve` in a process).
 pub fn install() {
@@ -78,9 +95,20 @@ pub async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let resp = next.run(req).await;
     let status = status_label(resp.status());
-    metrics::counter!("cliproxy_requests_total", "route" => route, "status" => status).increment(1);
-    metrics::histogram!("cliproxy_request_duration_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
+    bump(
+        ("cliproxy_requests_total", route, status),
+        1,
+        || metrics::counter!("cliproxy_requests_total", "route" => route, "status" => status),
+    );
+    let secs = start.elapsed().as_secs_f64();
+    DURATIONS.with(|d| {
+        d.borrow_mut()
+            .entry(route)
+            .or_insert_with(
+                || metrics::histogram!("cliproxy_request_duration_seconds", "route" => route),
+            )
+            .record(secs)
+    });
     resp
 }
 
@@ -105,7 +133,11 @@ pub async fn render(
 
 /// One upstream answer (or transport failure) for a provider.
 pub fn upstream(provider: &'static str, outcome: &'static str) {
-    metrics::counter!("cliproxy_upstream_responses_total", "provider" => provider, "outcome" => outcome).increment(1);
+    bump(
+        ("cliproxy_upstream_responses_total", provider, outcome),
+        1,
+        || metrics::counter!("cliproxy_upstream_responses_total", "provider" => provider, "outcome" => outcome),
+    );
 }
 
 pub fn cooldown(provider: &'static str, status: u16) {
@@ -126,7 +158,11 @@ pub fn usage_tokens(t: &crate::usage::Tokens) {
         ("reasoning", t.reasoning),
     ] {
         if n > 0 {
-            metrics::counter!("cliproxy_tokens_total", "kind" => kind).increment(n);
+            bump(
+                ("cliproxy_tokens_total", kind, ""),
+                n,
+                || metrics::counter!("cliproxy_tokens_total", "kind" => kind),
+            );
         }
     }
 }

@@ -66,7 +66,7 @@ impl UsageRecord {
 pub fn client_key_label(key: &str) -> String {
     use sha2::{Digest, Sha256};
     let h = Sha256::digest(format!("cliproxy-client-key:{key}").as_bytes());
-    format!("key-{}", &hex::encode(h)[..8])
+    format!("key-{}", hex::encode(&h[..4]))
 }
 
 /// Label for requests made while no client keys are configured.
