@@ -91,6 +91,9 @@ fn auth_fingerprint(dir: &Path) -> Vec<(std::ffi::OsString, String)> {
     out
 }
 
+/// Reloads in a row while the auth folder keeps changing under them.
+const RELOAD_ROUNDS: usize = 3;
+
 /// Keeps the returned watcher alive for as long as reloads should happen.
 pub fn watch(
     state: Arc<AppState>,
@@ -145,8 +148,11 @@ pub fn watch(
             debouncer.watch(parent, RecursiveMode::NonRecursive)?;
         }
     }
+    // Taken now, with the watch in place and before anything is served: taken later (in
+    // the task, under load) it could already include a file the running set lacks, and
+    // that file's events would then look like no change.
+    let mut last_auth = auth_fingerprint(&state.auth_dir);
     tracker.spawn(async move {
-        let mut last_auth = auth_fingerprint(&state.auth_dir);
         let mut last_cfg_hash = state
             .config_path
             .as_ref()
@@ -183,8 +189,14 @@ pub fn watch(
             }
             if auth {
                 // Events without new content (a rewrite with the same bytes) change nothing.
-                let now = auth_fingerprint(&state.auth_dir);
-                if now != last_auth {
+                // Checked again after each reload: a file that changed between the
+                // fingerprint and the reload's own scan may have no later event of its own
+                // (the debouncer can fold it into the batch just handled).
+                for _ in 0..RELOAD_ROUNDS {
+                    let now = auth_fingerprint(&state.auth_dir);
+                    if now == last_auth {
+                        break;
+                    }
                     last_auth = now;
                     state.reload_auth();
                 }
