@@ -41,6 +41,7 @@ pub mod envelope;
 pub mod gemini_api;
 pub mod gemini_cli;
 pub mod h1;
+pub mod joined;
 pub mod oauth;
 pub mod openai_compat;
 pub mod vertex;

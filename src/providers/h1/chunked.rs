@@ -4,6 +4,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::providers::joined::Joined;
+
 /// A chunk-size line (with extensions) longer than this is refused.
 const MAX_SIZE_LINE: usize = 4096;
 /// Trailer fields (all of them) longer than this are refused.
@@ -78,7 +80,7 @@ impl Chunked {
                         break;
                     }
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    out.push(buf.split_to(take));
+                    out.push(buf.split_to(take).freeze());
                     let left = left - take as u64;
                     self.state = if left == 0 {
                         State::DataEnd
@@ -120,40 +122,6 @@ impl Chunked {
             }
         }
         Ok(out.into_bytes())
-    }
-}
-
-/// Data pieces joined: one piece is handed on as it is (no copy).
-#[derive(Default)]
-enum Joined {
-    #[default]
-    Empty,
-    One(BytesMut),
-    Many(BytesMut),
-}
-
-impl Joined {
-    fn push(&mut self, b: BytesMut) {
-        *self = match std::mem::take(self) {
-            Joined::Empty => Joined::One(b),
-            Joined::One(first) => {
-                let mut m = BytesMut::with_capacity(2 * (first.len() + b.len()));
-                m.extend_from_slice(&first);
-                m.extend_from_slice(&b);
-                Joined::Many(m)
-            }
-            Joined::Many(mut m) => {
-                m.extend_from_slice(&b);
-                Joined::Many(m)
-            }
-        };
-    }
-
-    fn into_bytes(self) -> Bytes {
-        match self {
-            Joined::Empty => Bytes::new(),
-            Joined::One(b) | Joined::Many(b) => b.freeze(),
-        }
     }
 }
 

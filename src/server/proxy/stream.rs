@@ -7,11 +7,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body::Frame;
 
 use crate::providers::envelope::SseUnwrap;
+use crate::providers::joined::Joined;
 use crate::translate::ir::{ApiError, ErrorKind};
 use crate::translate::{self, Dialect, StreamTranslator};
 
@@ -64,53 +65,6 @@ impl Reframe {
             out.push(f);
         }
         out.into_bytes()
-    }
-}
-
-/// Bytes that go out in one write: one piece is handed on as it is (no copy), several
-/// are joined.
-#[derive(Default)]
-enum Joined {
-    #[default]
-    Empty,
-    One(Bytes),
-    Many(BytesMut),
-}
-
-impl Joined {
-    fn all(parts: Vec<Bytes>) -> Bytes {
-        let mut j = Joined::default();
-        for p in parts {
-            j.push(p);
-        }
-        j.into_bytes()
-    }
-
-    fn push(&mut self, b: Bytes) {
-        if b.is_empty() {
-            return;
-        }
-        *self = match std::mem::take(self) {
-            Joined::Empty => Joined::One(b),
-            Joined::One(first) => {
-                let mut m = BytesMut::with_capacity(2 * (first.len() + b.len()));
-                m.extend_from_slice(&first);
-                m.extend_from_slice(&b);
-                Joined::Many(m)
-            }
-            Joined::Many(mut m) => {
-                m.extend_from_slice(&b);
-                Joined::Many(m)
-            }
-        };
-    }
-
-    fn into_bytes(self) -> Bytes {
-        match self {
-            Joined::Empty => Bytes::new(),
-            Joined::One(b) => b,
-            Joined::Many(m) => m.freeze(),
-        }
     }
 }
 
