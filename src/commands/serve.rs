@@ -247,7 +247,7 @@ async fn serve(ctx: Context, cli: Overrides) -> anyhow::Result<()> {
             tracing::warn!(error = %e, "reloading after hashing the management secret");
         }
     }
-    let _watcher = server::reload::watch(state.clone(), cancel.clone(), &tracker)?;
+    server::reload::watch(state.clone(), cancel.clone(), &tracker)?;
     tracker.spawn(server::reload::refresh_loop(state.clone(), cancel.clone()));
 
     let workers = worker_count();

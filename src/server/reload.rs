@@ -4,14 +4,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::state::AppState;
 use crate::auth::credential::AccountState;
 use crate::auth::refresh::{self, Trigger};
+use crate::store::watch::FolderWatch;
+
+/// How long the watched folders stay quiet before a change is applied: a write comes
+/// as several events, and editors save in several steps.
+const QUIET: Duration = Duration::from_millis(150);
 
 /// A config change the running gateway will not take: it would open the gateway wider
 /// than it is (a half-written or emptied file reads as the defaults: no client keys).
@@ -47,30 +50,11 @@ pub fn refusal(old: &crate::config::Config, new: &crate::config::Config) -> Opti
     None
 }
 
-enum Change {
-    Auth,
-    Config,
-}
-
 fn is_auth_file(p: &Path) -> bool {
     p.extension().is_some_and(|x| x == "json")
         && !p
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-}
-
-/// Whether an event can mean new content. Reads (opens, closes without writing,
-/// access times) cannot: counting them made the watcher wake itself by reading.
-pub fn changes_content(kind: &notify::EventKind) -> bool {
-    use notify::EventKind;
-    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
-    match kind {
-        // Closing a file written in place is the end of a write.
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) => false,
-        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
-        _ => true,
-    }
 }
 
 /// What the auth folder holds: names and content hashes of its auth files.
@@ -94,49 +78,21 @@ fn auth_fingerprint(dir: &Path) -> Vec<(std::ffi::OsString, String)> {
 /// Reloads in a row while the auth folder keeps changing under them.
 const RELOAD_ROUNDS: usize = 3;
 
-/// Keeps the returned watcher alive for as long as reloads should happen.
+/// Watches the auth folder and config.yaml's folder until `cancel`; each change is
+/// applied by a reload.
 pub fn watch(
     state: Arc<AppState>,
     cancel: CancellationToken,
     tracker: &TaskTracker,
-) -> anyhow::Result<impl Drop> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
+) -> anyhow::Result<()> {
     let auth_dir = state.auth_dir.clone();
     let config_path: Option<PathBuf> = state.config_path.clone();
     let cfg_name = config_path
         .as_ref()
         .and_then(|p| p.file_name().map(|n| n.to_os_string()));
-    let auth_dir_c = auth_dir.clone();
-    let mut debouncer = new_debouncer(
-        Duration::from_millis(150),
-        None,
-        move |res: DebounceEventResult| {
-            let Ok(events) = res else { return };
-            let mut auth = false;
-            let mut cfg = false;
-            for ev in events {
-                if !changes_content(&ev.kind) {
-                    continue;
-                }
-                for p in &ev.paths {
-                    if p.parent() == Some(auth_dir_c.as_path()) && is_auth_file(p) {
-                        auth = true;
-                    }
-                    if cfg_name.is_some() && p.file_name().map(|n| n.to_os_string()) == cfg_name {
-                        cfg = true;
-                    }
-                }
-            }
-            if auth {
-                let _ = tx.send(Change::Auth);
-            }
-            if cfg {
-                let _ = tx.send(Change::Config);
-            }
-        },
-    )?;
+    let mut folders = FolderWatch::new()?;
     if auth_dir.is_dir() {
-        debouncer.watch(&auth_dir, RecursiveMode::NonRecursive)?;
+        folders.add(&auth_dir)?;
     }
     if let Some(parent) = config_path.as_ref().and_then(|p| p.parent()) {
         let parent = if parent.as_os_str().is_empty() {
@@ -145,7 +101,7 @@ pub fn watch(
             parent
         };
         if parent != auth_dir.as_path() {
-            debouncer.watch(parent, RecursiveMode::NonRecursive)?;
+            folders.add(parent)?;
         }
     }
     // Taken now, with the watch in place and before anything is served: taken later (in
@@ -159,17 +115,18 @@ pub fn watch(
             .and_then(|p| std::fs::read(p).ok())
             .map(|b| crate::store::sha256_hex(&b));
         loop {
-            let change = tokio::select! {
-                c = rx.recv() => c,
+            let batch = tokio::select! {
+                b = folders.next(QUIET) => b,
                 _ = cancel.cancelled() => None,
             };
-            let Some(first) = change else { break };
-            // Coalesce what arrived together.
-            let (mut auth, mut cfg) = (matches!(first, Change::Auth), matches!(first, Change::Config));
-            while let Ok(c) = rx.try_recv() {
-                match c {
-                    Change::Auth => auth = true,
-                    Change::Config => cfg = true,
+            let Some(batch) = batch else { break };
+            let (mut auth, mut cfg) = (batch.overflowed, batch.overflowed);
+            for p in batch.changed_paths() {
+                if p.parent() == Some(auth_dir.as_path()) && is_auth_file(p) {
+                    auth = true;
+                }
+                if cfg_name.is_some() && p.file_name().map(|n| n.to_os_string()) == cfg_name {
+                    cfg = true;
                 }
             }
             if cfg {
@@ -191,7 +148,7 @@ pub fn watch(
                 // Events without new content (a rewrite with the same bytes) change nothing.
                 // Checked again after each reload: a file that changed between the
                 // fingerprint and the reload's own scan may have no later event of its own
-                // (the debouncer can fold it into the batch just handled).
+                // (its events can come in the batch just handled).
                 for _ in 0..RELOAD_ROUNDS {
                     let now = auth_fingerprint(&state.auth_dir);
                     if now == last_auth {
@@ -203,7 +160,7 @@ pub fn watch(
             }
         }
     });
-    Ok(debouncer)
+    Ok(())
 }
 
 /// How often accounts are checked for a due refresh.
@@ -283,42 +240,6 @@ mod tests {
             host: host.to_string(),
             api_keys: keys.iter().map(|k| Secret::new(*k)).collect(),
             ..Config::default()
-        }
-    }
-
-    #[test]
-    fn only_events_that_can_change_content_count() {
-        use notify::EventKind;
-        use notify::event::{
-            AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind,
-            RenameMode,
-        };
-        let cases = [
-            (EventKind::Access(AccessKind::Open(AccessMode::Read)), false),
-            (
-                EventKind::Access(AccessKind::Close(AccessMode::Read)),
-                false,
-            ),
-            (EventKind::Access(AccessKind::Read), false),
-            (
-                EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
-                false,
-            ),
-            (
-                EventKind::Access(AccessKind::Close(AccessMode::Write)),
-                true,
-            ),
-            (EventKind::Create(CreateKind::File), true),
-            (
-                EventKind::Modify(ModifyKind::Data(DataChange::Content)),
-                true,
-            ),
-            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
-            (EventKind::Remove(RemoveKind::File), true),
-            (EventKind::Any, true),
-        ];
-        for (kind, want) in cases {
-            assert_eq!(changes_content(&kind), want, "{kind:?}");
         }
     }
 

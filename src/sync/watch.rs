@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::engine::{Engine, Report};
 use super::location::valid_name;
+use crate::store::watch::FolderWatch;
 
 fn log_report(r: &Report) {
     for a in &r.actions {
@@ -70,25 +69,7 @@ pub fn spawn_watcher(
     cancel: CancellationToken,
     tracker: &TaskTracker,
 ) -> anyhow::Result<()> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<std::path::PathBuf>>();
-    // A fine tick so an event is delivered soon after its debounce window closes.
-    let tick =
-        (engine.res.debounce / 10).clamp(Duration::from_millis(5), Duration::from_millis(50));
-    let mut debouncer = new_debouncer(
-        engine.res.debounce,
-        Some(tick),
-        move |res: DebounceEventResult| match res {
-            Ok(events) => {
-                let paths: Vec<_> = events.into_iter().flat_map(|e| e.event.paths).collect();
-                let _ = tx.send(paths);
-            }
-            Err(errs) => {
-                for e in errs {
-                    tracing::warn!(error = %e, "folder watch error");
-                }
-            }
-        },
-    )?;
+    let mut folders = FolderWatch::new()?;
     let mut dirs = engine.watched_dirs();
     for (_, d) in dirs.iter_mut() {
         crate::store::ensure_private_dir(d)?;
@@ -96,17 +77,21 @@ pub fn spawn_watcher(
         if let Ok(c) = d.canonicalize() {
             *d = c;
         }
-        debouncer.watch(d.as_path(), RecursiveMode::NonRecursive)?;
+        folders.add(d.as_path())?;
     }
+    let quiet = engine.res.debounce;
     tracker.spawn(async move {
-        let _keep = debouncer;
         loop {
-            let paths = tokio::select! {
+            let batch = tokio::select! {
                 _ = cancel.cancelled() => break,
-                p = rx.recv() => match p { Some(p) => p, None => break },
+                b = folders.next(quiet) => match b { Some(b) => b, None => break },
             };
+            if batch.overflowed {
+                trigger.notify_one();
+                continue;
+            }
             let mut fire = false;
-            for p in paths {
+            for p in batch.changed_paths() {
                 let Some(name) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else {
                     continue;
                 };
@@ -117,7 +102,7 @@ pub fn spawn_watcher(
                 else {
                     continue;
                 };
-                let hash = std::fs::read(&p).ok().map(|b| crate::store::sha256_hex(&b));
+                let hash = std::fs::read(p).ok().map(|b| crate::store::sha256_hex(&b));
                 if !engine.is_known(*loc, &name, hash.as_deref()) {
                     tracing::debug!(file = %name, location = %loc, "folder change");
                     fire = true;
