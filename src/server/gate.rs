@@ -3,18 +3,21 @@
 //! rejections would be plain text).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use super::browser;
 use super::error::{ApiError, Kind, respond, route_dialect};
 use super::keys;
+use super::metrics;
 use super::state::AppState;
+use super::usage_tap::{self, ClientKey};
 use crate::config::Config;
 use crate::translate::Dialect;
 
@@ -28,6 +31,40 @@ pub struct Gate {
     pub state: Arc<AppState>,
     /// `body-limit` as the router was built with.
     pub body_limit: usize,
+    /// Record the usage of what passes ([`usage_tap`]).
+    pub usage: bool,
+    /// Count and time what passes ([`metrics::observe`]), for routes that no outer
+    /// [`metrics::track`] layer counts: one middleware per proxied request, not three.
+    pub metrics: bool,
+}
+
+/// What the gate admitted, for the handler: the request's headers (moved, not cloned)
+/// and its whole body as read within `body-limit`. Must be the handler's last argument.
+pub struct Admitted {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// The body the gate read, carried to [`Admitted`] without re-wrapping it in a `Body`.
+#[derive(Clone)]
+struct ReadBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Admitted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let body = match parts.extensions.remove::<ReadBody>() {
+            Some(ReadBody(b)) => b,
+            // Bodies the gate does not read (GET, HEAD; routes it does not guard) are
+            // read here, within the router's `DefaultBodyLimit`.
+            None => Bytes::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?,
+        };
+        Ok(Admitted { headers, body })
+    }
 }
 
 fn forbidden(message: &str) -> ApiError {
@@ -88,7 +125,7 @@ fn check_head(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
-) -> Result<Option<super::usage_tap::ClientKey>, ApiError> {
+) -> Result<Option<ClientKey>, ApiError> {
     let size: usize = headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len())
@@ -102,11 +139,7 @@ fn check_head(
     let snap = state.current();
     match keys::check(&snap.config.api_keys, headers, query) {
         keys::KeyCheck::Open => Ok(None),
-        keys::KeyCheck::Matched(i) => Ok(snap
-            .config
-            .api_keys
-            .get(i)
-            .map(|k| super::usage_tap::ClientKey(crate::usage::client_key_label(k.expose())))),
+        keys::KeyCheck::Matched(i) => Ok(snap.key_labels.get(i).cloned().map(ClientKey)),
         keys::KeyCheck::Missing => Err(ApiError::new(Kind::Authentication, "Missing API key")),
         keys::KeyCheck::Invalid => Err(ApiError::new(Kind::Authentication, "Invalid API key")),
     }
@@ -154,7 +187,18 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
         .unwrap_or_default())
 }
 
-pub async fn admit(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
+pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    if !gate.metrics {
+        return admit_request(&gate, req, next).await;
+    }
+    let route = metrics::route_of(&req);
+    let start = Instant::now();
+    let resp = admit_request(&gate, req, next).await;
+    metrics::observe(route, start, resp.status());
+    resp
+}
+
+async fn admit_request(gate: &Gate, req: Request, next: Next) -> Response {
     let dialect = route_dialect(req.uri().path());
     let cfg = gate.state.current().config.clone();
     if let Err(e) = check_browser(&cfg, req.headers(), req.uri()) {
@@ -170,14 +214,11 @@ pub async fn admit(State(gate): State<Gate>, mut req: Request, next: Next) -> Re
         // Preflights carry no key; only allowed origins get this far.
         return preflight(origin, req.headers());
     }
-    match check_head(&gate.state, req.headers(), req.uri().query()) {
-        Ok(Some(label)) => {
-            req.extensions_mut().insert(label);
-        }
-        Ok(None) => {}
+    let key = match check_head(&gate.state, req.headers(), req.uri().query()) {
+        Ok(key) => key,
         Err(e) => return respond(dialect, &e),
-    }
-    let mut resp = admit_body(&gate, dialect, req, next).await;
+    };
+    let mut resp = admit_body(gate, dialect, req, key, next).await;
     if let Some(origin) = origin {
         let h = resp.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -186,9 +227,15 @@ pub async fn admit(State(gate): State<Gate>, mut req: Request, next: Next) -> Re
     resp
 }
 
-async fn admit_body(gate: &Gate, dialect: Dialect, req: Request, next: Next) -> Response {
+async fn admit_body(
+    gate: &Gate,
+    dialect: Dialect,
+    req: Request,
+    key: Option<ClientKey>,
+    next: Next,
+) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
-        return next.run(req).await;
+        return run(gate, req, key, next).await;
     }
     let content_type = req
         .headers()
@@ -214,13 +261,27 @@ async fn admit_body(gate: &Gate, dialect: Dialect, req: Request, next: Next) -> 
     if declared.is_some_and(|n| n > gate.body_limit as u64) {
         return respond(dialect, &too_large(gate.body_limit));
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     match read_body(body, gate.body_limit).await {
         Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            parts.extensions.insert(ReadBody(bytes));
+            run(gate, Request::from_parts(parts, Body::empty()), key, next).await
         }
         Err(e) => respond(dialect, &e),
+    }
+}
+
+/// The handler, with its usage recorded when the gate records usage.
+async fn run(gate: &Gate, req: Request, key: Option<ClientKey>, next: Next) -> Response {
+    let begun = if gate.usage {
+        usage_tap::begin(&gate.state, key)
+    } else {
+        None
+    };
+    let resp = next.run(req).await;
+    match begun {
+        Some(b) => usage_tap::finish(&gate.state, b, resp),
+        None => resp,
     }
 }
 

@@ -85,16 +85,18 @@ fn status_label(s: StatusCode) -> &'static str {
     }
 }
 
-/// Counts and times every request by its route pattern (not the raw path).
-pub async fn track(req: Request, next: Next) -> Response {
-    let route = route_label(
+/// The route label of a request that matched a route (the pattern, not the raw path).
+pub fn route_of(req: &Request) -> &'static str {
+    route_label(
         req.extensions()
             .get::<MatchedPath>()
             .map(MatchedPath::as_str),
-    );
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let status = status_label(resp.status());
+    )
+}
+
+/// Counts and times one answered request under `route`.
+pub fn observe(route: &'static str, start: Instant, status: StatusCode) {
+    let status = status_label(status);
     bump(
         ("cliproxy_requests_total", route, status),
         1,
@@ -109,6 +111,16 @@ pub async fn track(req: Request, next: Next) -> Response {
             )
             .record(secs)
     });
+}
+
+/// Counts and times every request of the routes it is layered on. The proxy routes
+/// are counted by their admission layer instead (src/server/gate.rs), so that they
+/// pass through one middleware, not two.
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = route_of(&req);
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    observe(route, start, resp.status());
     resp
 }
 

@@ -31,8 +31,12 @@ pub fn router(state: Arc<AppState>) -> Router {
     let gate = gate::Gate {
         state: state.clone(),
         body_limit: limit,
+        usage: true,
+        metrics: true,
     };
     let amp = amp::router(state.clone(), gate.clone());
+    // The proxy routes pass through one middleware, the gate, which also counts them
+    // and records their usage, and reads their bodies within `body-limit` itself.
     let api = Router::new()
         .route("/v1/messages", post(routes::messages))
         .route("/v1/messages/count_tokens", post(routes::count_tokens))
@@ -49,20 +53,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::render))
         // Before the gate is layered on, so a wrong method is still behind the key check.
         .method_not_allowed_fallback(error::wrong_method)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            usage_tap::track,
-        ))
         .route_layer(middleware::from_fn_with_state(gate, gate::admit));
     Router::new()
         .route("/healthz", get(routes::healthz).head(routes::healthz))
         .route("/", get(routes::root))
         .method_not_allowed_fallback(error::wrong_method)
-        .merge(api)
         .merge(amp)
         .merge(management::router(state.clone()))
         .fallback(error::unknown_route)
         .route_layer(middleware::from_fn(metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .merge(api)
         .with_state(state)
 }

@@ -9,6 +9,7 @@ use http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 
 use super::error::{ApiError, Kind, Rejection};
+use super::gate::Admitted;
 use super::proxy::{self, Call, json_response};
 use super::state::AppState;
 use crate::providers::Operation;
@@ -56,8 +57,7 @@ async fn dispatch(
 
 pub async fn messages(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     dispatch(
         state,
@@ -71,8 +71,7 @@ pub async fn messages(
 
 pub async fn count_tokens(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     dispatch(
         state,
@@ -86,8 +85,7 @@ pub async fn count_tokens(
 
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     dispatch(
         state,
@@ -102,8 +100,7 @@ pub async fn chat_completions(
 /// Legacy completions, served as chat (the prompt is one user message).
 pub async fn completions(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     dispatch(
         state,
@@ -117,8 +114,7 @@ pub async fn completions(
 
 pub async fn responses(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     dispatch(
         state,
@@ -132,8 +128,7 @@ pub async fn responses(
 
 pub async fn responses_compact(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     dispatch(
         state,
@@ -196,8 +191,7 @@ pub async fn gemini_action(
     State(state): State<Arc<AppState>>,
     Path(rest): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     match gemini_call(&rest, query.as_deref(), headers, body) {
         Ok(call) => proxy::execute(&state, call).await,

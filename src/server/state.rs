@@ -24,6 +24,17 @@ pub struct Snapshot {
     /// Every auth file, including kinds not routed yet.
     pub accounts: Vec<Arc<OAuthAccount>>,
     pub broken: Vec<AuthFileError>,
+    /// Usage label of each of `config.api_keys`, same order: a SHA-256 each, made once
+    /// per snapshot rather than per request.
+    pub key_labels: Vec<Arc<str>>,
+}
+
+fn key_labels(config: &Config) -> Vec<Arc<str>> {
+    config
+        .api_keys
+        .iter()
+        .map(|k| Arc::from(crate::usage::client_key_label(k.expose())))
+        .collect()
 }
 
 /// Why a changed config.yaml was not applied.
@@ -73,6 +84,7 @@ impl AppState {
     ) -> Arc<AppState> {
         let state = Arc::new(AppState {
             snapshot: ArcSwap::from_pointee(Snapshot {
+                key_labels: key_labels(&config),
                 config: Arc::new(config.clone()),
                 creds: Vec::new(),
                 registry: Registry::default(),
@@ -192,6 +204,7 @@ impl AppState {
             "accounts loaded"
         );
         self.snapshot.store(Arc::new(Snapshot {
+            key_labels: key_labels(&config),
             config,
             creds,
             registry,

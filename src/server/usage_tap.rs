@@ -1,6 +1,6 @@
 //! Usage of each proxied request. The request loop fills a [`Trace`] (which account
 //! served, which model was sent, how many attempts) and attaches it to its response;
-//! the [`track`] layer then watches the response body as it goes out and, when it
+//! [`finish`] then watches the response body as it goes out and, when it
 //! ends (or the client goes away), hands one record to the recorder. Nothing here
 //! waits: the body is passed on chunk by chunk, the record is queued without blocking.
 
@@ -10,8 +10,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http::header;
@@ -21,11 +19,11 @@ use crate::auth::registry::Route;
 use crate::translate::Dialect;
 use crate::usage::{self, Format, Recorder, Scanner, UsageRecord};
 
-/// The client key a request authenticated with (set by the key check).
+/// The usage label of the client key a request authenticated with.
 #[derive(Debug, Clone)]
-pub struct ClientKey(pub String);
+pub struct ClientKey(pub Arc<str>);
 
-/// What the request loop learned about one request, carried to [`track`] in the
+/// What the request loop learned about one request, carried to [`finish`] in the
 /// response's extensions.
 #[derive(Debug, Clone)]
 pub struct Trace {
@@ -102,18 +100,26 @@ impl Trace {
     }
 }
 
-/// Layer around the proxy routes (inside the client-key check).
-pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if !state.usage.is_enabled() {
-        return next.run(req).await;
-    }
-    let started = Instant::now();
-    let at_ms = jiff::Timestamp::now().as_millisecond();
-    let client_key = req
-        .extensions()
-        .get::<ClientKey>()
-        .map_or_else(|| usage::OPEN_LABEL.to_string(), |k| k.0.clone());
-    let mut resp = next.run(req).await;
+/// What is known of a request before its handler runs.
+pub struct Begun {
+    started: Instant,
+    at_ms: i64,
+    client_key: Option<ClientKey>,
+}
+
+/// Notes a request's start; `None` when usage is not recorded.
+pub fn begin(state: &AppState, client_key: Option<ClientKey>) -> Option<Begun> {
+    state.usage.is_enabled().then(|| Begun {
+        started: Instant::now(),
+        at_ms: jiff::Timestamp::now().as_millisecond(),
+        client_key,
+    })
+}
+
+/// Wraps a proxied response's body so that its usage is recorded when it ends. The
+/// admission layer (src/server/gate.rs) calls this around the proxy routes' handlers;
+/// a response without a [`Trace`] (not proxied) is returned as it is.
+pub fn finish(state: &AppState, begun: Begun, mut resp: Response) -> Response {
     let Some(trace) = resp.extensions_mut().remove::<Trace>() else {
         return resp;
     };
@@ -124,8 +130,10 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let record = UsageRecord {
-        at_ms,
-        client_key,
+        at_ms: begun.at_ms,
+        client_key: begun
+            .client_key
+            .map_or_else(|| usage::OPEN_LABEL.to_string(), |k| k.0.to_string()),
         provider: trace.provider.to_string(),
         account: trace.account,
         model_requested: trace.model_requested,
@@ -151,7 +159,7 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
             recorder: state.usage.clone(),
             record,
             scanner,
-            started,
+            started: begun.started,
         }),
     };
     Response::from_parts(parts, Body::new(tap))

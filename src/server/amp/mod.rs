@@ -23,11 +23,10 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use bytes::Bytes;
-use http::{HeaderMap, Method, Uri};
+use http::{Method, Uri};
 
 use super::error::{ApiError, Kind, Rejection, respond, route_dialect};
-use super::gate::{self, Gate};
+use super::gate::{self, Admitted, Gate};
 use super::management::guard::is_local;
 use super::proxy::{self, Call};
 use super::state::AppState;
@@ -37,13 +36,20 @@ use crate::translate;
 use decide::Choice;
 
 pub fn router(state: Arc<AppState>, gate: Gate) -> Router<Arc<AppState>> {
+    // Counted by the outer metrics layer (src/server/mod.rs), like every Amp route.
+    let gate = Gate {
+        metrics: false,
+        ..gate
+    };
     let models = Router::new()
         .route("/api/provider/{provider}/{*rest}", any(provider))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            usage_tap::track,
-        ))
-        .route_layer(middleware::from_fn_with_state(gate.clone(), gate::admit));
+            Gate {
+                usage: true,
+                ..gate.clone()
+            },
+            gate::admit,
+        ));
     let mut api = Router::new();
     for name in decide::API_ROUTES {
         api = api
@@ -51,7 +57,13 @@ pub fn router(state: Arc<AppState>, gate: Gate) -> Router<Arc<AppState>> {
             .route(&format!("/api/{name}/{{*rest}}"), any(passthrough));
     }
     let api = api
-        .route_layer(middleware::from_fn_with_state(gate, gate::admit))
+        .route_layer(middleware::from_fn_with_state(
+            Gate {
+                usage: false,
+                ..gate
+            },
+            gate::admit,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), local_only));
     let mut pages = Router::new()
         .route("/threads.rss", get(passthrough))
@@ -104,8 +116,7 @@ async fn passthrough(
     State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     let dialect = route_dialect(uri.path());
     reverse::forward(&state, dialect, method, &uri, &headers, body).await
@@ -128,8 +139,7 @@ async fn provider(
     Path((provider, rest)): Path<(String, String)>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Admitted { headers, body }: Admitted,
 ) -> Response {
     let dialect = route_dialect(uri.path());
     // Gemini carries the model in the path: served locally when an account serves it
