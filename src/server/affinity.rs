@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::StreamExt;
 
 use crate::auth::registry::Route;
 use crate::providers::Provider;
@@ -193,7 +192,7 @@ pub fn tap_answer(
     table: Arc<Signatures>,
     cred_id: Arc<str>,
 ) -> Response {
-    let Some(mut scanner) = gemini::SignatureScanner::new(dialect) else {
+    let Some(scanner) = gemini::SignatureScanner::new(dialect) else {
         return resp;
     };
     let (mut parts, body) = resp.into_parts();
@@ -203,13 +202,55 @@ pub fn tap_answer(
     {
         parts.headers.insert(http::header::CONTENT_LENGTH, n.into());
     }
-    let tapped = body.into_data_stream().map(move |chunk| {
-        if let Ok(c) = &chunk {
-            scanner.feed(c, |s| table.record(sig_hash(s), &cred_id, Instant::now()));
+    let tapped = Tapped {
+        inner: body,
+        scanner,
+        table,
+        cred_id,
+    };
+    Response::from_parts(parts, axum::body::Body::new(tapped))
+}
+
+/// The answer's body, frame by frame as it came, scanned on the way.
+struct Tapped {
+    inner: axum::body::Body,
+    scanner: gemini::SignatureScanner,
+    table: Arc<Signatures>,
+    cred_id: Arc<str>,
+}
+
+impl http_body::Body for Tapped {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(chunk) = frame.data_ref()
+        {
+            let Tapped {
+                scanner,
+                table,
+                cred_id,
+                ..
+            } = &mut *self;
+            scanner.feed(chunk, |s| {
+                table.record(sig_hash(s), cred_id, Instant::now())
+            });
         }
-        chunk
-    });
-    Response::from_parts(parts, axum::body::Body::from_stream(tapped))
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,22 @@ fn keys(d: Dialect) -> &'static [&'static str] {
     }
 }
 
+/// `"` and the longest start all of `d`'s keys share (each dialect's keys share one).
+fn lead(d: Dialect) -> &'static memchr::memmem::Finder<'static> {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    static GEMINI: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"thought"));
+    static RESPONSES: LazyLock<Finder<'static>> =
+        LazyLock::new(|| Finder::new(b"\"encrypted_content\""));
+    static ANTHROPIC: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"signature\""));
+    match d {
+        Dialect::Gemini => &GEMINI,
+        Dialect::Responses => &RESPONSES,
+        // No keys: never scanned.
+        Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Completions => &ANTHROPIC,
+    }
+}
+
 /// Whether a dialect carries signatures at all.
 pub fn carries_signatures(d: Dialect) -> bool {
     !keys(d).is_empty()
@@ -137,6 +153,8 @@ enum At {
 #[derive(Debug)]
 pub struct SignatureScanner {
     keys: &'static [&'static str],
+    /// The opening quote and the bytes every key starts with.
+    lead: &'static memchr::memmem::Finder<'static>,
     at: At,
     prev: u8,
     found: usize,
@@ -146,8 +164,9 @@ impl SignatureScanner {
     /// `None` for dialects that carry no signatures.
     pub fn new(d: Dialect) -> Option<SignatureScanner> {
         let keys = keys(d);
-        (!keys.is_empty()).then_some(SignatureScanner {
+        (!keys.is_empty()).then(|| SignatureScanner {
             keys,
+            lead: lead(d),
             at: At::Seek,
             prev: 0,
             found: 0,
@@ -160,6 +179,20 @@ impl SignatureScanner {
         while i < chunk.len() && self.found < MAX_FOUND {
             match &mut self.at {
                 At::Seek => {
+                    // Straight to the next place a key can start (SIMD search for the
+                    // quoted lead all keys share) instead of looking at every string;
+                    // the chunk's last bytes may hold a lead cut off by the chunk's end,
+                    // so there every quote is looked at.
+                    let rest = &chunk[i..];
+                    let lead_len = self.lead.needle().len();
+                    let skip = self
+                        .lead
+                        .find(rest)
+                        .unwrap_or_else(|| rest.len().saturating_sub(lead_len - 1));
+                    if skip > 0 {
+                        self.prev = rest[skip - 1];
+                        i += skip;
+                    }
                     let Some(q) = memchr::memchr(b'"', &chunk[i..]) else {
                         self.prev = chunk[chunk.len() - 1];
                         return;

@@ -182,3 +182,36 @@ fn the_scanner_is_bounded() {
         "a skipped value ends where it ends"
     );
 }
+
+proptest::proptest! {
+    /// However an answer is cut into chunks, the same signatures are found as in one
+    /// piece: leads and keys cut at a chunk's end are picked up in the next.
+    #[test]
+    fn chunking_never_changes_what_is_found(
+        parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "\"thoughtSignature\"", "\"thought_signature\"", "\"thought", "\"signature\"",
+                "\"signature", "\"encrypted_content\"", ":", " ", "\"", "\\\"", "\"S1\"",
+                "\"AbC=\"", "{", "}", ",", "x", "data: ",
+            ]),
+            0..40,
+        ),
+        cuts in proptest::collection::vec(0usize..400, 0..6),
+    ) {
+        let doc: String = parts.concat();
+        let bytes = doc.as_bytes();
+        let mut at: Vec<usize> = cuts.into_iter().map(|c| c % (bytes.len() + 1)).collect();
+        at.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        for c in at {
+            chunks.push(&bytes[from..c]);
+            from = c;
+        }
+        chunks.push(&bytes[from..]);
+        let chunks: Vec<&[u8]> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
+        for d in [Dialect::Gemini, Dialect::Anthropic, Dialect::Responses] {
+            proptest::prop_assert_eq!(scan(d, &chunks), scan(d, &[bytes]), "{:?} {:?}", d, doc);
+        }
+    }
+}
