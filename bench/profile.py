@@ -9,6 +9,7 @@ inferno-flamegraph or flamegraph.pl) and prints the inclusive share of the frame
 matter on the request path.
 """
 import collections
+import os
 import re
 import sys
 
@@ -18,20 +19,24 @@ GROUPS = [
     ("kernel: epoll_wait", r"__x64_sys_epoll_wait$"),
     ("kernel: futex (cross-thread wake-ups)", r"__x64_sys_futex$"),
     ("hyper h1 server (parse/encode)", r"hyper::proto::h1::role.*Server"),
-    ("hyper h1 client (parse/encode)", r"hyper::proto::h1::role.*Client"),
+    ("hyper server dispatch (whole request, inclusive)", r"hyper::proto::h1::dispatch::Dispatcher"),
+    ("axum routing", r"axum::routing::Router<S>::call_with_state"),
+    ("gate (admission, metrics, usage start)", r"cliproxy::server::gate::"),
+    ("proxy::execute (request loop, inclusive)", r"cliproxy::server::proxy::execute"),
+    ("providers: build request", r"cliproxy::providers::.*build"),
+    ("h1 upstream client (src/providers/h1)", r"cliproxy::providers::h1::"),
     ("reqwest layer", r"^<?reqwest::"),
-    ("hyper-util legacy client", r"hyper_util::client::legacy"),
     ("serde_json", r"serde_json::"),
     ("translate", r"cliproxy::translate::"),
-    ("metrics (prometheus)", r"metrics_exporter_prometheus|^<?metrics::"),
+    ("signature scanner (affinity)", r"SignatureScanner|cliproxy::server::affinity::"),
+    ("metrics (prometheus)", r"metrics_exporter_prometheus|^<?metrics::|cliproxy::server::metrics::"),
     ("usage tap and recorder", r"cliproxy::usage::|usage_tap"),
     ("tracing", r"tracing_core::|tracing_subscriber|^<?tracing::"),
-    ("gate::admit (key, body)", r"cliproxy::server::gate::admit"),
-    ("providers: build request", r"cliproxy::providers::.*build"),
+    ("tokio scheduler and timers", r"tokio::runtime::(scheduler|time)::"),
     ("HeaderMap", r"http::header::map"),
     ("malloc/free", r"^(malloc|free|_int_malloc|_int_free|realloc|cfree|__libc_malloc|"
      r"__GI___libc_malloc|__GI___libc_free|__libc_free|_int_realloc|malloc_consolidate|"
-     r"unlink_chunk|tcache_get)$"),
+     r"unlink_chunk|tcache_get|_rjem_\w+|do_rallocx)$"),
     ("memcpy/memmove", r"__memmove|__memcpy|^memcpy"),
 ]
 
@@ -65,6 +70,9 @@ def main():
     flush()
     if not per_tid:
         sys.exit("no samples")
+    # PROFILE_ALL_THREADS=1 (bench/profile-live.sh): every thread of the process, as the
+    # gateway serves on one thread per core.
+    all_threads = os.environ.get("PROFILE_ALL_THREADS") == "1"
     busiest = per_tid.most_common(1)[0][0]
     total = 0
     inclusive = collections.Counter()
@@ -72,7 +80,7 @@ def main():
     patterns = [(name, re.compile(p)) for name, p in GROUPS]
     with open(out_path, "w") as out:
         for (t, stack), n in stacks.items():
-            if t != busiest:
+            if t != busiest and not all_threads:
                 continue
             out.write(f"{stack} {n}\n")
             total += n
@@ -81,7 +89,8 @@ def main():
             for name, p in patterns:
                 if any(p.search(f) for f in fr):
                     inclusive[name] += n
-    print(f"{total} samples on the serving thread (inclusive share; groups overlap)")
+    where = "in all threads" if all_threads else "on the serving thread"
+    print(f"{total} samples {where} (inclusive share; groups overlap)")
     for name, _ in GROUPS:
         if inclusive[name]:
             print(f"  {100 * inclusive[name] / total:5.1f}%  {name}")

@@ -163,9 +163,11 @@ fn write(conn: &mut Connection, records: &[UsageRecord], dedup: bool) -> rusqlit
     {
         // Found through the time index: a content key includes its time, and an index
         // of random keys cost a random page write per recorded request.
-        let mut exists =
-            tx.prepare("SELECT EXISTS(SELECT 1 FROM requests WHERE at_ms = ?1 AND ckey = ?2)")?;
-        let mut st = tx.prepare(
+        // Cached on the connection: the writer runs a batch every few hundred requests.
+        let mut exists = tx.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM requests WHERE at_ms = ?1 AND ckey = ?2)",
+        )?;
+        let mut st = tx.prepare_cached(
             "INSERT INTO requests (ckey, at_ms, client_key, provider, account, model_requested, model_sent, dialect, status, stream, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, latency_ms, ttfb_ms, retries)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?;
