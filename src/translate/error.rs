@@ -1,11 +1,16 @@
 //! Reading error bodies. Upstreams answer errors in whatever shape they like (their own
 //! dialect, another's, a bare string, HTML from a proxy), so one reader accepts all of
 //! them; writing is per dialect (each file's `emit_error`).
+//!
+//! Also the gateway's own errors of translation: [`TranslateError`] for a body that
+//! cannot be converted, and the error a stream reports when it ends early.
 
+use bytes::Bytes;
 use serde::Deserialize;
 
 use super::ir::{ApiError, ErrorKind};
 use super::wire::{LaxStr, StrOr, shape};
+use super::{Dialect, error_body};
 
 /// `{"error": …}` in any dialect, plus the top-level `message`/`detail` some
 /// frameworks answer with.
@@ -157,6 +162,43 @@ pub fn parse_error(status: u16, body: &[u8]) -> ApiError {
             upstream_error(kind, message, Some(status))
         }
     }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TranslateError {
+    #[error("body is not valid JSON: {0}")]
+    Json(String),
+    #[error("body does not have the expected shape: {0}")]
+    Invalid(String),
+    #[error("translation from {from:?} to {to:?} is not supported")]
+    Unsupported { from: Dialect, to: Dialect },
+}
+
+impl From<serde_json::Error> for TranslateError {
+    fn from(e: serde_json::Error) -> Self {
+        match e.classify() {
+            serde_json::error::Category::Data => TranslateError::Invalid(e.to_string()),
+            _ => TranslateError::Json(e.to_string()),
+        }
+    }
+}
+
+/// Upstream error body (any status) in `from` → error body in `to`'s shape, keeping
+/// the message and mapping the type. Bodies that are not JSON (HTML from a proxy,
+/// plain text) become the message. Same-dialect bodies pass through unchanged.
+pub fn translate_error(from: Dialect, to: Dialect, status: u16, body: &[u8]) -> Bytes {
+    if from == to && !body.is_empty() {
+        return Bytes::copy_from_slice(body);
+    }
+    error_body(to, &parse_error(status, body))
+}
+
+/// What encoders report when the upstream stops before the message is complete.
+pub(crate) fn truncated_stream() -> ApiError {
+    ApiError::new(
+        ErrorKind::Api,
+        "upstream closed the stream before the message completed",
+    )
 }
 
 #[cfg(test)]

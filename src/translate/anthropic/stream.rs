@@ -1,6 +1,16 @@
 //! Anthropic SSE events <-> IR events: the upstream-side decoder and the client-side encoder.
 
-use super::*;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::super::error::{ErrorMember, read_member};
+use super::super::ir::{ApiError, ErrorKind, Event, StopReason, Usage};
+use super::super::wire::{Lax, LaxStr, LaxU64, ObjectOrEmpty, shape};
+use super::super::{new_id, sse};
+use super::response::{
+    emit_stream_error, emit_usage, message_id, parse_stop, parse_usage, stop_str,
+};
+use super::wire::{BlockType, InBlock, InStop, InUsage, OutUsage};
 
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]

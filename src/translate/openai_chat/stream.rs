@@ -1,6 +1,17 @@
 //! OpenAI chat.completion.chunk streams <-> IR events: the upstream-side decoder and the client-side encoder.
 
-use super::*;
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::super::error::read_member;
+use super::super::ir::{ApiError, Event, Usage};
+use super::super::wire::StrOr;
+use super::super::{new_id, sse};
+use super::request::text_of;
+use super::response::{
+    completion_id, emit_stream_error, emit_usage, finish_str, now, parse_finish, parse_usage,
+};
+use super::wire::{InChunk, InChunkHead, OutUsage};
 
 /// OpenAI chat.completion.chunk frames (upstream) → IR events.
 #[derive(Debug, Default)]
@@ -301,6 +312,7 @@ impl StreamEncoder {
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::ir::StopReason;
     use super::*;
 
     #[test]

@@ -1,5 +1,7 @@
+use super::super::TranslateError;
+use super::super::ir::{ApiError, ErrorKind, Message, Part, Request, Role};
 use super::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn emit(r: &Request) -> Value {
     serde_json::from_slice(&emit_request(r).unwrap()).unwrap()

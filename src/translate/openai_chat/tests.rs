@@ -1,5 +1,9 @@
+use super::super::ir::{ApiError, ErrorKind, Image};
+use super::super::wire::StrOr;
+use super::request::{image_url, parse_arguments, parse_image_url};
 use super::*;
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 fn args(v: Value) -> Value {
     let raw = serde_json::to_vec(&json!({"a": v})).unwrap();
