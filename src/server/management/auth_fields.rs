@@ -162,6 +162,43 @@ pub fn apply(fields: &Map<String, Value>, target: &mut Map<String, Value>) -> Re
 /// Tries before giving up when the file keeps changing under us (a refresh landing).
 const CAS_TRIES: usize = 5;
 
+/// Changes fields of the auth file `name` by compare-and-swap: read, change, and write
+/// only if the file is still what was read — a refresh that lands meanwhile is never
+/// overwritten with the token it replaced; the edit is redone on top of it instead.
+pub(super) fn edit_fields(
+    state: &AppState,
+    name: &str,
+    change: impl Fn(&mut Map<String, Value>) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    let path = state.auth_dir.join(name);
+    for _ in 0..CAS_TRIES {
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Fail::not_found(format!("no auth file named {name}")));
+            }
+            Err(e) => return Err(Fail::internal(format!("reading {name}: {e}"))),
+        };
+        let mut f = AuthFile::parse(&path, &bytes).map_err(|e| Fail::bad(e.message))?;
+        change(&mut f.fields)?;
+        let seen = crate::store::sha256_hex(&bytes);
+        let written = crate::store::replace_if(&path, &f.to_bytes(), Some(&seen))
+            .map_err(|e| Fail::internal(format!("writing {name}: {e}")))?;
+        if written {
+            if let Some(s) = &state.sync {
+                s.notify_local_change(name);
+            }
+            state.reload_auth();
+            return Ok(());
+        }
+    }
+    Err(Fail::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        format!("{name} kept changing while it was edited; try again"),
+    ))
+}
+
 /// `PATCH /auth-files/fields {name, prefix?, proxy_url?, headers?, priority?, note?}`.
 pub async fn patch_fields(State(state): State<Arc<AppState>>, body: Bytes) -> reply::Result {
     let mut req: Map<String, Value> = serde_json::from_slice(&body)
@@ -172,38 +209,79 @@ pub async fn patch_fields(State(state): State<Arc<AppState>>, body: Bytes) -> re
             .and_then(Value::as_str)
             .unwrap_or(""),
     )?;
-    let path = state.auth_dir.join(&name);
-    for _ in 0..CAS_TRIES {
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Fail::not_found(format!("no auth file named {name}")));
-            }
-            Err(e) => return Err(Fail::internal(format!("reading {name}: {e}"))),
-        };
-        let mut f = AuthFile::parse(&path, &bytes).map_err(|e| Fail::bad(e.message))?;
-        apply(&req, &mut f.fields).map_err(|e| Fail::bad(format!("{name}: {e}")))?;
-        let seen = crate::store::sha256_hex(&bytes);
-        let written = crate::store::replace_if(&path, &f.to_bytes(), Some(&seen))
-            .map_err(|e| Fail::internal(format!("writing {name}: {e}")))?;
-        if written {
-            if let Some(s) = &state.sync {
-                s.notify_local_change(&name);
-            }
-            state.reload_auth();
-            return Ok(reply::ok());
-        }
-    }
-    Err(Fail::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        format!("{name} kept changing while it was edited; try again"),
-    ))
+    edit_fields(&state, &name, |fields| {
+        apply(&req, fields).map_err(|e| Fail::bad(format!("{name}: {e}")))
+    })?;
+    Ok(reply::ok())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state_with(name: &str, file: &Value) -> (tempfile::TempDir, Arc<AppState>) {
+        let d = tempfile::tempdir().unwrap();
+        let auths = d.path().join("auths");
+        std::fs::create_dir_all(&auths).unwrap();
+        std::fs::write(auths.join(name), serde_json::to_vec(file).unwrap()).unwrap();
+        let s = AppState::new(
+            crate::config::Config::default(),
+            crate::config::EnvMap::default(),
+            None,
+            crate::config::Overrides::default(),
+            auths,
+            None,
+            None,
+            crate::usage::Recorder::disabled(),
+        );
+        (d, s)
+    }
+
+    #[test]
+    fn an_edit_redone_on_a_refresh_that_landed_meanwhile_keeps_the_new_token() {
+        let name = "claude-a@example.com.json";
+        let old = json!({"type": "claude", "email": "a@example.com", "access_token": "at-old", "refresh_token": "rt-old"});
+        let (_d, state) = state_with(name, &old);
+        let path = state.auth_dir.join(name);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        edit_fields(&state, name, |fields| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                // A refresh rotates the tokens between this edit's read and its write.
+                let mut new = old.clone();
+                new["access_token"] = json!("at-new");
+                new["refresh_token"] = json!("rt-new");
+                std::fs::write(&path, serde_json::to_vec(&new).unwrap()).unwrap();
+            }
+            fields.insert("disabled".into(), json!(true));
+            Ok(())
+        })
+        .unwrap();
+        let on_disk: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(on_disk["refresh_token"], "rt-new", "{on_disk}");
+        assert_eq!(on_disk["access_token"], "at-new");
+        assert_eq!(on_disk["disabled"], true);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_is_a_conflict_and_is_left_as_the_last_writer_left_it() {
+        let name = "claude-b@example.com.json";
+        let (_d, state) = state_with(name, &json!({"type": "claude", "refresh_token": "rt-0"}));
+        let path = state.auth_dir.join(name);
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let err = edit_fields(&state, name, |fields| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let body = json!({"type": "claude", "refresh_token": format!("rt-{i}")});
+            std::fs::write(&path, serde_json::to_vec(&body).unwrap()).unwrap();
+            fields.insert("disabled".into(), json!(true));
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(err.status, StatusCode::CONFLICT);
+        let on_disk: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(on_disk["refresh_token"], format!("rt-{CAS_TRIES}"));
+        assert!(on_disk.get("disabled").is_none());
+    }
 
     #[test]
     fn only_routing_fields_are_editable_and_each_is_checked() {

@@ -249,22 +249,11 @@ pub async fn set_status(State(state): State<Arc<AppState>>, body: Bytes) -> repl
         .get("disabled")
         .and_then(Value::as_bool)
         .ok_or_else(|| Fail::bad("disabled is required"))?;
-    let path = state.auth_dir.join(&name);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Fail::not_found(format!("no auth file named {name}")));
-        }
-        Err(e) => return Err(Fail::internal(format!("reading {name}: {e}"))),
-    };
-    let mut f = AuthFile::parse(&path, &bytes).map_err(|e| Fail::bad(e.message))?;
-    f.fields.insert("disabled".into(), json!(disabled));
-    crate::store::write_atomic(&path, &f.to_bytes())
-        .map_err(|e| Fail::internal(format!("writing {name}: {e}")))?;
-    if let Some(s) = &state.sync {
-        s.notify_local_change(&name);
-    }
-    state.reload_auth();
+    // Compare-and-swap: a refresh landing meanwhile keeps its new token.
+    super::auth_fields::edit_fields(&state, &name, |fields| {
+        fields.insert("disabled".into(), json!(disabled));
+        Ok(())
+    })?;
     Ok(reply::ok_json(
         &json!({"status": "ok", "disabled": disabled}),
     ))
