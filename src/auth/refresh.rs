@@ -88,6 +88,20 @@ pub fn refresh_token(file: &AuthFile) -> Option<Secret> {
         .or_else(|| nested(file, "refresh_token"))
 }
 
+/// The file as it is on disk, when it changed since memory's copy was read (a
+/// management edit: `disabled`, `prefix`, ...) but still holds the refresh token being
+/// spent: the new token is put on top of it, so the edit is not undone by the refresh.
+fn edited_on_disk(mem: &AuthFile, spent: &Secret) -> Option<AuthFile> {
+    let bytes = std::fs::read(&mem.path).ok()?;
+    if crate::store::sha256_hex(&bytes) == mem.hash {
+        return None;
+    }
+    let disk = AuthFile::parse(&mem.path, &bytes).ok()?;
+    refresh_token(&disk)
+        .is_some_and(|t| t.expose() == spent.expose())
+        .then_some(disk)
+}
+
 fn nested(file: &AuthFile, key: &str) -> Option<Secret> {
     file.fields
         .get("token")
@@ -517,6 +531,9 @@ async fn do_refresh(
     let tok: TokenAnswer = serde_json::from_str(&text)
         .map_err(|e| RefreshError::Transient(format!("token response is not valid: {e}")))?;
     let mut updated = acc.file.read().clone();
+    if let Some(disk) = edited_on_disk(&updated, &refresh_token) {
+        updated = disk;
+    }
     provider.apply_token(&mut updated, &tok, now);
     let bytes = updated.to_bytes();
     updated.hash = crate::store::sha256_hex(&bytes);

@@ -159,3 +159,35 @@ fn token_response_updates_fields_and_keeps_the_rest() {
     );
     assert_eq!(f.str_field("custom"), Some("keep"));
 }
+
+#[test]
+fn a_refresh_lands_on_top_of_an_edit_made_since_the_file_was_loaded() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("claude-a.json");
+    let loaded = br#"{"type":"claude","access_token":"at-1","refresh_token":"rt-1"}"#;
+    std::fs::write(&path, loaded).unwrap();
+    let mem = AuthFile::parse(&path, loaded).unwrap();
+    let spent = refresh_token(&mem).unwrap();
+    assert!(
+        edited_on_disk(&mem, &spent).is_none(),
+        "unchanged: memory's copy is used"
+    );
+    std::fs::write(
+        &path,
+        br#"{"type":"claude","access_token":"at-1","refresh_token":"rt-1","disabled":true}"#,
+    )
+    .unwrap();
+    let disk = edited_on_disk(&mem, &spent).expect("an edit keeping the token is taken");
+    assert!(disk.bool_field("disabled"));
+    std::fs::write(
+        &path,
+        br#"{"type":"claude","access_token":"at-2","refresh_token":"rt-2"}"#,
+    )
+    .unwrap();
+    assert!(
+        edited_on_disk(&mem, &spent).is_none(),
+        "a file holding another refresh token is not a base for this one's answer"
+    );
+    std::fs::write(&path, b"{broken").unwrap();
+    assert!(edited_on_disk(&mem, &spent).is_none());
+}
