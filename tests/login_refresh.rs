@@ -188,6 +188,51 @@ async fn invalid_grant_marks_needs_login_once_and_auth_list_shows_it() {
     );
 }
 
+/// A management edit that lands on the file while its refresh is at the token endpoint
+/// survives the refresh's write, and the refresh's rotated token is what the file holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_made_during_a_refresh_is_kept_with_the_new_token() {
+    let server = AuthServer::start().await;
+    server.inner.lock().refresh_delay_ms = 400;
+    server.seed_refresh_token("rt-0");
+    let dir = tempfile::tempdir().unwrap();
+    let name = "codex-user@example.com.json";
+    let acc = account(dir.path(), name, &codex_file("at-old", "rt-0", 3600));
+    let cfg = config_for(&server);
+    let client = reqwest::Client::new();
+    let refreshing = {
+        let (acc, cfg, client) = (acc.clone(), cfg.clone(), client.clone());
+        tokio::spawn(async move {
+            let env = RefreshEnv::new(&client, &cfg, None);
+            refresh::refresh(
+                &acc,
+                Trigger::Unauthorized(Secret::new("at-old".to_string())),
+                &env,
+            )
+            .await
+        })
+    };
+    // Wait until the token request is out, then edit the file as PATCH would.
+    for _ in 0..100 {
+        if !server.token_requests("refresh_token").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.token_requests("refresh_token").len(), 1);
+    let mut edited = codex_file("at-old", "rt-0", 3600);
+    edited["prefix"] = serde_json::json!("team");
+    std::fs::write(dir.path().join(name), serde_json::to_vec(&edited).unwrap()).unwrap();
+    let token = refreshing.await.unwrap().unwrap();
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap();
+    let last = server.inner.lock().issued.last().cloned().unwrap();
+    assert_eq!(token.expose(), last.0);
+    assert_eq!(on_disk["access_token"], last.0);
+    assert_eq!(on_disk["refresh_token"], last.1);
+    assert_eq!(on_disk["prefix"], "team", "{on_disk}");
+}
+
 /// Two instances (separate folders and memories) share one bucket and one token endpoint
 /// that rejects reuse; each rotation both see a 401 at once.
 #[tokio::test(flavor = "multi_thread")]
