@@ -16,7 +16,7 @@ use super::browser;
 use super::error::{ApiError, Kind, respond, route_dialect};
 use super::keys;
 use super::metrics;
-use super::state::AppState;
+use super::state::{AppState, Snapshot};
 use super::usage_tap::{self, ClientKey};
 use crate::config::Config;
 use crate::translate::Dialect;
@@ -122,7 +122,7 @@ fn preflight(origin: &HeaderValue, headers: &HeaderMap) -> Response {
 /// Why a request is turned away before its handler runs.
 /// `Ok` carries the usage label of the client key that matched (none when keys are off).
 fn check_head(
-    state: &AppState,
+    snap: &Snapshot,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Option<ClientKey>, ApiError> {
@@ -136,7 +136,6 @@ fn check_head(
             format!("request headers total {size} bytes; the limit is {MAX_HEADER_BYTES}"),
         ));
     }
-    let snap = state.current();
     match keys::check(&snap.config.api_keys, headers, query) {
         keys::KeyCheck::Open => Ok(None),
         keys::KeyCheck::Matched(i) => Ok(snap.key_labels.get(i).cloned().map(ClientKey)),
@@ -200,8 +199,8 @@ pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Respon
 
 async fn admit_request(gate: &Gate, req: Request, next: Next) -> Response {
     let dialect = route_dialect(req.uri().path());
-    let cfg = gate.state.current().config.clone();
-    if let Err(e) = check_browser(&cfg, req.headers(), req.uri()) {
+    let snap = gate.state.current();
+    if let Err(e) = check_browser(&snap.config, req.headers(), req.uri()) {
         return respond(dialect, &e);
     }
     let origin = req.headers().get(header::ORIGIN).cloned();
@@ -214,10 +213,12 @@ async fn admit_request(gate: &Gate, req: Request, next: Next) -> Response {
         // Preflights carry no key; only allowed origins get this far.
         return preflight(origin, req.headers());
     }
-    let key = match check_head(&gate.state, req.headers(), req.uri().query()) {
+    let key = match check_head(&snap, req.headers(), req.uri().query()) {
         Ok(key) => key,
         Err(e) => return respond(dialect, &e),
     };
+    // Not held for the request's life: the handler takes its own snapshot.
+    drop(snap);
     let mut resp = admit_body(gate, dialect, req, key, next).await;
     if let Some(origin) = origin {
         let h = resp.headers_mut();
