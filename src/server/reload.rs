@@ -75,9 +75,6 @@ fn auth_fingerprint(dir: &Path) -> Vec<(std::ffi::OsString, String)> {
     out
 }
 
-/// Reloads in a row while the auth folder keeps changing under them.
-const RELOAD_ROUNDS: usize = 3;
-
 /// Watches the auth folder and config.yaml's folder until `cancel`; each change is
 /// applied by a reload.
 pub fn watch(
@@ -146,14 +143,10 @@ pub fn watch(
             }
             if auth {
                 // Events without new content (a rewrite with the same bytes) change nothing.
-                // Checked again after each reload: a file that changed between the
-                // fingerprint and the reload's own scan may have no later event of its own
-                // (its events can come in the batch just handled).
-                for _ in 0..RELOAD_ROUNDS {
-                    let now = auth_fingerprint(&state.auth_dir);
-                    if now == last_auth {
-                        break;
-                    }
+                // A file that changes after this fingerprint has events of its own in a
+                // later batch (every event is delivered: store::watch).
+                let now = auth_fingerprint(&state.auth_dir);
+                if now != last_auth {
                     last_auth = now;
                     state.reload_auth();
                 }
