@@ -19,19 +19,42 @@ fn keys(d: Dialect) -> &'static [&'static str] {
     }
 }
 
-/// `"` and the longest start all of `d`'s keys share (each dialect's keys share one).
-fn lead(d: Dialect) -> &'static memchr::memmem::Finder<'static> {
+/// What every key of `keys` starts with, quoted: `"` and their common start (the whole
+/// key and its closing quote when there is one key).
+fn lead_of(keys: &[&str]) -> Vec<u8> {
+    let mut lead = vec![b'"'];
+    match keys {
+        [one] => {
+            lead.extend_from_slice(one.as_bytes());
+            lead.push(b'"');
+        }
+        [first, rest @ ..] => lead.extend(
+            first
+                .bytes()
+                .enumerate()
+                .take_while(|&(i, b)| rest.iter().all(|k| k.as_bytes().get(i) == Some(&b)))
+                .map(|(_, b)| b),
+        ),
+        [] => {}
+    }
+    lead
+}
+
+/// A searcher for [`lead_of`] `d`'s keys, built once; `None` for dialects without keys.
+fn lead(d: Dialect) -> Option<&'static memchr::memmem::Finder<'static>> {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
-    static GEMINI: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"thought"));
-    static RESPONSES: LazyLock<Finder<'static>> =
-        LazyLock::new(|| Finder::new(b"\"encrypted_content\""));
-    static ANTHROPIC: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"signature\""));
+    fn finder(d: Dialect) -> Finder<'static> {
+        Finder::new(&lead_of(keys(d))).into_owned()
+    }
+    static GEMINI: LazyLock<Finder<'static>> = LazyLock::new(|| finder(Dialect::Gemini));
+    static RESPONSES: LazyLock<Finder<'static>> = LazyLock::new(|| finder(Dialect::Responses));
+    static ANTHROPIC: LazyLock<Finder<'static>> = LazyLock::new(|| finder(Dialect::Anthropic));
     match d {
-        Dialect::Gemini => &GEMINI,
-        Dialect::Responses => &RESPONSES,
-        // No keys: never scanned.
-        Dialect::Anthropic | Dialect::OpenAiChat | Dialect::Completions => &ANTHROPIC,
+        Dialect::Gemini => Some(&GEMINI),
+        Dialect::Responses => Some(&RESPONSES),
+        Dialect::Anthropic => Some(&ANTHROPIC),
+        Dialect::OpenAiChat | Dialect::Completions => None,
     }
 }
 
@@ -163,10 +186,9 @@ pub struct SignatureScanner {
 impl SignatureScanner {
     /// `None` for dialects that carry no signatures.
     pub fn new(d: Dialect) -> Option<SignatureScanner> {
-        let keys = keys(d);
-        (!keys.is_empty()).then(|| SignatureScanner {
-            keys,
-            lead: lead(d),
+        Some(SignatureScanner {
+            keys: keys(d),
+            lead: lead(d)?,
             at: At::Seek,
             prev: 0,
             found: 0,

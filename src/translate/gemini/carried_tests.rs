@@ -215,3 +215,15 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn each_dialect_is_searched_by_the_quoted_start_its_keys_share() {
+    let lead = |d| String::from_utf8(lead_of(keys(d))).unwrap();
+    assert_eq!(lead(Dialect::Gemini), "\"thought");
+    assert_eq!(lead(Dialect::Anthropic), "\"signature\"");
+    assert_eq!(lead(Dialect::Responses), "\"encrypted_content\"");
+    assert!(
+        lead_of(keys(Dialect::OpenAiChat)) == b"\""
+            && SignatureScanner::new(Dialect::OpenAiChat).is_none()
+    );
+}
