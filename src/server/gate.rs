@@ -3,7 +3,6 @@
 //! rejections would be plain text).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request, State};
@@ -33,7 +32,7 @@ pub struct Gate {
     pub body_limit: usize,
     /// Record the usage of what passes ([`usage_tap`]).
     pub usage: bool,
-    /// Count and time what passes ([`metrics::observe`]), for routes that no outer
+    /// Count and time what passes ([`metrics::timed`]), for routes that no outer
     /// [`metrics::track`] layer counts: one middleware per proxied request, not three.
     pub metrics: bool,
 }
@@ -190,11 +189,7 @@ pub async fn admit(State(gate): State<Gate>, req: Request, next: Next) -> Respon
     if !gate.metrics {
         return admit_request(&gate, req, next).await;
     }
-    let route = metrics::route_of(&req);
-    let start = Instant::now();
-    let resp = admit_request(&gate, req, next).await;
-    metrics::observe(route, start, resp.status());
-    resp
+    metrics::timed(metrics::route_of(&req), admit_request(&gate, req, next)).await
 }
 
 async fn admit_request(gate: &Gate, req: Request, next: Next) -> Response {

@@ -94,8 +94,15 @@ pub fn route_of(req: &Request) -> &'static str {
     )
 }
 
-/// Counts and times one answered request under `route`.
-pub fn observe(route: &'static str, start: Instant, status: StatusCode) {
+/// Counts and times the request `answer` answers, under `route`.
+pub async fn timed(route: &'static str, answer: impl Future<Output = Response>) -> Response {
+    let start = Instant::now();
+    let resp = answer.await;
+    observe(route, start, resp.status());
+    resp
+}
+
+fn observe(route: &'static str, start: Instant, status: StatusCode) {
     let status = status_label(status);
     bump(
         ("cliproxy_requests_total", route, status),
@@ -117,11 +124,7 @@ pub fn observe(route: &'static str, start: Instant, status: StatusCode) {
 /// are counted by their admission layer instead (src/server/gate.rs), so that they
 /// pass through one middleware, not two.
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = route_of(&req);
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    observe(route, start, resp.status());
-    resp
+    timed(route_of(&req), next.run(req)).await
 }
 
 pub async fn render(
