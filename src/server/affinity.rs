@@ -195,62 +195,36 @@ pub fn tap_answer(
     let Some(scanner) = gemini::SignatureScanner::new(dialect) else {
         return resp;
     };
-    let (mut parts, body) = resp.into_parts();
-    // A stream body has no size of its own: keep the length clients read a sized body by.
-    if let Some(n) = axum::body::HttpBody::size_hint(&body).exact()
-        && !parts.headers.contains_key(http::header::CONTENT_LENGTH)
-    {
-        parts.headers.insert(http::header::CONTENT_LENGTH, n.into());
-    }
-    let tapped = Tapped {
-        inner: body,
-        scanner,
-        table,
-        cred_id,
-    };
-    Response::from_parts(parts, axum::body::Body::new(tapped))
+    super::tap::tap(
+        resp,
+        Issued {
+            scanner,
+            table,
+            cred_id,
+        },
+    )
 }
 
-/// The answer's body, frame by frame as it came, scanned on the way.
-struct Tapped {
-    inner: axum::body::Body,
+/// Records each signature of the answer as issued by `cred_id`.
+struct Issued {
     scanner: gemini::SignatureScanner,
     table: Arc<Signatures>,
     cred_id: Arc<str>,
 }
 
-impl http_body::Body for Tapped {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(chunk) = frame.data_ref()
-        {
-            let Tapped {
-                scanner,
-                table,
-                cred_id,
-                ..
-            } = &mut *self;
-            scanner.feed(chunk, |s| {
-                table.record(sig_hash(s), cred_id, Instant::now())
-            });
-        }
-        polled
+impl super::tap::Watch for Issued {
+    fn chunk(&mut self, chunk: &bytes::Bytes) {
+        let Issued {
+            scanner,
+            table,
+            cred_id,
+        } = self;
+        scanner.feed(chunk, |s| {
+            table.record(sig_hash(s), cred_id, Instant::now())
+        });
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
+    fn end(self) {}
 }
 
 #[derive(Deserialize)]

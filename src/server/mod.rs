@@ -15,6 +15,7 @@ mod proxy;
 pub mod reload;
 mod routes;
 pub mod state;
+mod tap;
 mod usage_tap;
 
 use std::sync::Arc;

@@ -4,12 +4,9 @@
 //! ends (or the client goes away), hands one record to the recorder. Nothing here
 //! waits: the body is passed on chunk by chunk, the record is queued without blocking.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::header;
@@ -146,23 +143,15 @@ pub fn finish(state: &AppState, begun: Begun, mut resp: Response) -> Response {
     };
     // Error bodies report no usage: not scanned.
     let scanner = status.is_success().then(|| Scanner::new(trace.format, sse));
-    let (mut parts, body) = resp.into_parts();
-    // A stream body has no size of its own: keep the length clients read a sized body by.
-    if let Some(n) = axum::body::HttpBody::size_hint(&body).exact()
-        && !parts.headers.contains_key(header::CONTENT_LENGTH)
-    {
-        parts.headers.insert(header::CONTENT_LENGTH, n.into());
-    }
-    let tap = Tap {
-        inner: body,
-        pending: Some(Pending {
+    super::tap::tap(
+        resp,
+        Pending {
             recorder: state.usage.clone(),
             record,
             scanner,
             started: begun.started,
-        }),
-    };
-    Response::from_parts(parts, Body::new(tap))
+        },
+    )
 }
 
 struct Pending {
@@ -172,8 +161,18 @@ struct Pending {
     started: Instant,
 }
 
-impl Pending {
-    fn finish(mut self) {
+impl super::tap::Watch for Pending {
+    fn chunk(&mut self, chunk: &Bytes) {
+        if self.record.ttfb_ms.is_none() {
+            self.record.ttfb_ms = Some(self.started.elapsed().as_millis() as u64);
+        }
+        if let Some(s) = &mut self.scanner {
+            s.feed_bytes(chunk);
+        }
+    }
+
+    /// The body ended, or the client went away before the end: record what was seen.
+    fn end(mut self) {
         if let Some(s) = self.scanner.take()
             && let Some(t) = s.finish()
         {
@@ -182,59 +181,5 @@ impl Pending {
         self.record.latency_ms = self.started.elapsed().as_millis() as u64;
         super::metrics::usage_tokens(&self.record.tokens);
         self.recorder.record(self.record);
-    }
-}
-
-/// The response body, passed through unchanged (frame by frame) while its usage is read.
-struct Tap {
-    inner: Body,
-    pending: Option<Pending>,
-}
-
-impl http_body::Body for Tap {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(p), Some(chunk)) = (&mut self.pending, frame.data_ref()) {
-                    if p.record.ttfb_ms.is_none() {
-                        p.record.ttfb_ms = Some(p.started.elapsed().as_millis() as u64);
-                    }
-                    if let Some(s) = &mut p.scanner {
-                        s.feed_bytes(chunk);
-                    }
-                }
-            }
-            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => {
-                if let Some(p) = self.pending.take() {
-                    p.finish();
-                }
-            }
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Tap {
-    /// The client went away before the end: record what was seen.
-    fn drop(&mut self) {
-        if let Some(p) = self.pending.take() {
-            p.finish();
-        }
     }
 }
